@@ -1,0 +1,155 @@
+"""The ``lineage`` command: one entry point in front of every component.
+
+Errors the user can act on are printed as one line with a hint, never as a stack trace::
+
+    $ lineage stack up
+    kafka: started (pid 4242), waiting for it to answer
+    ...
+    $ LINEAGE_STACK__KAFKA_PORT=abc lineage stack up
+    error: LINEAGE_STACK__KAFKA_PORT: Input should be a valid integer (got 'abc')
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from lineage.errors import LineageError
+from lineage.settings import ENV_PREFIX, CommonSettings, StackSettings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    help="OpenLineage events -> Kafka -> stream processor -> versioned lineage graph in Neo4j.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stack_app = typer.Typer(help="The local Kafka + Neo4j stack (processes on loopback).",
+                        no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+
+
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn the project's errors and invalid settings into a one-line message and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except LineageError as exc:
+            typer.echo(f"error: {exc.cause}", err=True)
+            if exc.hint:
+                typer.echo(f"hint: {exc.hint}", err=True)
+        except ValidationError as exc:
+            for err in exc.errors():
+                name = ENV_PREFIX + "__".join(str(part) for part in err["loc"]).upper()
+                typer.echo(f"error: {name}: {err['msg']} (got {err['input']!r})", err=True)
+            typer.echo("hint: fix the environment variable or .env entry named above", err=True)
+        raise typer.Exit(1)
+
+    return wrapper
+
+
+@stack_app.command("up")
+@friendly_errors
+def stack_up() -> None:
+    """Start Kafka and Neo4j (idempotent) and wait until both do real work."""
+    from lineage.stack import LocalStack
+
+    seconds = LocalStack(StackSettings()).up()
+    typer.echo(f"stack is up ({seconds:.1f}s)")
+
+
+@stack_app.command("down")
+@friendly_errors
+def stack_down() -> None:
+    """Stop the processes the stack started (by pid file, never by name)."""
+    from lineage.stack import LocalStack
+
+    LocalStack(StackSettings()).down()
+
+
+@stack_app.command("status")
+@friendly_errors
+def stack_status() -> None:
+    """Show each service's ports, pid and a live health check; exit 1 when one is unhealthy."""
+    from lineage.stack import LocalStack
+
+    statuses = LocalStack(StackSettings()).status()
+    typer.echo(f"{'service':<8} {'pid':>7}  {'ports':<28} health")
+    for s in statuses:
+        ports = ", ".join(f"{k} {v}" for k, v in s.ports.items())
+        typer.echo(f"{s.name:<8} {s.pid or '-':>7}  {ports:<28} {s.detail}")
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+@stack_app.command("logs")
+@friendly_errors
+def stack_logs(
+    service: Annotated[str, typer.Argument(help="kafka or neo4j")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="lines to show")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
+) -> None:
+    """Print the tail of a service's log."""
+    from lineage.stack import LocalStack
+
+    path = LocalStack(StackSettings()).log_path(service)
+    if not path.is_file():
+        typer.echo(f"no log yet at {path}", err=True)
+        raise typer.Exit(1)
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(path)]
+    raise typer.Exit(subprocess.run(argv, check=False).returncode)
+
+
+@stack_app.command("fetch")
+@friendly_errors
+def stack_fetch() -> None:
+    """Find Java and resolve the Kafka and Neo4j jars from Maven Central (no start)."""
+    from lineage.stack import LocalStack
+
+    LocalStack(StackSettings()).fetch()
+
+
+@app.command("check")
+@friendly_errors
+def check(
+    wait: Annotated[float, typer.Option(help="keep trying for this many seconds")] = 0.0,
+) -> None:
+    """Check that the configured Kafka and Neo4j answer (any deployment, not only the stack).
+
+    Example: ``lineage check --wait 60`` before starting the pipeline's services.
+    """
+    from lineage.stack.services import kafka_round_trip, neo4j_ping
+
+    settings = CommonSettings()
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            kafka_round_trip(settings.kafka.bootstrap_servers, timeout=10)
+            neo4j_ping(settings.neo4j.uri, settings.neo4j.auth(), timeout=10)
+        except LineageError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(2)
+        else:
+            break
+    typer.echo(f"kafka {settings.kafka.bootstrap_servers}: ok (produce/consume round trip)")
+    typer.echo(f"neo4j {settings.neo4j.uri}: ok (authenticated RETURN 1)")
+
+
+@app.command("demo")
+@friendly_errors
+def demo() -> None:
+    """Bring the stack up and run the end-to-end demo."""
+    from lineage.demo import run_demo
+
+    run_demo(StackSettings())
+

@@ -1,0 +1,201 @@
+"""The local stack: Kafka and Neo4j as processes on loopback, for tests, the demo and laptops.
+
+``up`` is idempotent: services already running and healthy are left alone; it returns only when
+Kafka has completed a produce/consume round trip and Neo4j has answered ``RETURN 1`` with the
+generated password. ``down`` stops only the processes whose pid files it wrote. All state (data,
+logs, pid files, the password) lives in one git-ignored folder, ``.stack/`` by default.
+
+>>> from lineage.settings import StackSettings
+>>> stack = LocalStack(StackSettings())
+>>> [s.name for s in stack.describe()]   # doctest: +SKIP
+['kafka', 'neo4j']
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lineage.errors import StackError
+from lineage.settings import CONNECTION_FILE, StackSettings, project_root
+from lineage.stack.jvm import find_java, resolve_classpath
+from lineage.stack.processes import ManagedProcess, port_in_use
+from lineage.stack.services import KafkaService, Neo4jService, Service
+
+__all__ = ["LocalStack", "ServiceStatus"]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What ``lineage stack status`` shows for one service."""
+
+    name: str
+    ports: dict[str, int]
+    pid: int | None
+    healthy: bool
+    detail: str
+
+
+def jvm_dir() -> Path:
+    root = project_root()
+    if root is None:
+        raise StackError(
+            "the local stack runs from a checkout of the project (deploy/local is missing)",
+            hint="clone the repository, or use deploy/docker-compose.yml",
+        )
+    return root / "deploy" / "local" / "jvm"
+
+
+class LocalStack:
+    """Controls the local Kafka and Neo4j processes described by ``settings``."""
+
+    def __init__(self, settings: StackSettings, log: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.options = settings.stack
+        self.state_dir = settings.state_dir
+        self.log = log
+
+    def processes(self) -> list[ManagedProcess]:
+        """The stack's processes, without resolving anything (cheap; used by ``down``)."""
+        return [ManagedProcess(name, self.state_dir / name) for name in ("kafka", "neo4j")]
+
+    def services(self) -> list[Service]:
+        """The services, with Java found and the jars resolved (may run Maven once)."""
+        java = find_java(self.options.java_home)
+        cache = self.state_dir / "jvm"
+        return [
+            cls(
+                folder=self.state_dir / cls.name,
+                options=self.options,
+                java=java,
+                classpath=resolve_classpath(jvm_dir() / cls.name, cache),
+            )
+            for cls in (KafkaService, Neo4jService)
+        ]
+
+    def fetch(self) -> None:
+        """Find Java and resolve every JVM artifact, without starting anything."""
+        for service in self.services():
+            self.log(f"{service.name}: {len(service.classpath.split(':'))} jars resolved")
+
+    def up(self) -> float:
+        """Start what is not running and wait until all is healthy; returns the seconds taken."""
+        started_at = time.monotonic()
+        services = self.services()
+        to_start = [s for s in services if s.process.pid() is None]
+        for service in services:
+            if service not in to_start:
+                self.log(f"{service.name}: already running (pid {service.process.pid()})")
+        # Every port is checked before anything starts, so a refusal leaves nothing behind.
+        for service in to_start:
+            self._check_ports_free(service)
+        for service in to_start:
+            service.prepare()
+            pid = service.process.start(service.argv())
+            self.log(f"{service.name}: started (pid {pid}), waiting for it to answer")
+        try:
+            for service in services:
+                self._wait_healthy(service, started_at + self.options.start_timeout_seconds)
+                self.log(f"{service.name}: healthy on {self._describe_ports(service.ports)}")
+        except StackError:
+            # Stop what this call started, so the next `up` begins clean; the logs stay.
+            for service in to_start:
+                service.process.stop()
+            raise
+        self._write_connection_file(services)
+        return time.monotonic() - started_at
+
+    def down(self) -> list[str]:
+        """Stop the processes this stack started; returns the names of those it stopped."""
+        stopped = []
+        for process in reversed(self.processes()):
+            if process.stop():
+                stopped.append(process.name)
+                self.log(f"{process.name}: stopped")
+            else:
+                self.log(f"{process.name}: not running")
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        """Each service's pid, ports and a live health check."""
+        result = []
+        for service in self.services():
+            pid = service.process.pid()
+            if pid is None:
+                result.append(ServiceStatus(service.name, service.ports, None, False, "stopped"))
+                continue
+            try:
+                service.check(timeout=10)
+            except StackError as exc:
+                result.append(ServiceStatus(service.name, service.ports, pid, False, exc.cause))
+            else:
+                result.append(ServiceStatus(service.name, service.ports, pid, True, "healthy"))
+        return result
+
+    def log_path(self, name: str) -> Path:
+        """The main log file of service ``name``."""
+        for service in self.services():
+            if service.name == name:
+                return service.log_file
+        raise StackError(f"no service named {name!r}", hint="use kafka or neo4j")
+
+    def _check_ports_free(self, service: Service) -> None:
+        for label, port in service.ports.items():
+            if port_in_use(self.options.host, port):
+                raise StackError(
+                    f"{service.name} cannot start: port {port} ({label}) on {self.options.host} "
+                    "is already in use by another process",
+                    hint=f"stop that process or choose another port with "
+                    f"LINEAGE_STACK__{_port_setting(service.name, label).upper()}",
+                )
+
+    def _wait_healthy(self, service: Service, deadline: float) -> None:
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            if service.process.pid() is None:
+                raise StackError(
+                    f"{service.name} exited during start-up; last lines of {service.log_file}:\n"
+                    + service.process.tail(service.log_file),
+                    hint=f"see {service.log_file}",
+                )
+            try:
+                service.check(timeout=min(10.0, max(1.0, deadline - time.monotonic())))
+            except StackError as exc:
+                last_error = exc.cause
+                time.sleep(1.0)
+            else:
+                return
+        raise StackError(
+            f"{service.name} did not become healthy within "
+            f"{self.options.start_timeout_seconds:.0f}s ({last_error}); "
+            f"last lines of {service.log_file}:\n"
+            + service.process.tail(service.log_file),
+            hint="raise LINEAGE_STACK__START_TIMEOUT_SECONDS on a slow machine",
+        )
+
+    def _write_connection_file(self, services: list[Service]) -> None:
+        endpoints: dict[str, dict[str, str]] = {}
+        for service in services:
+            if isinstance(service, KafkaService):
+                endpoints["kafka"] = {"bootstrap_servers": service.bootstrap}
+            elif isinstance(service, Neo4jService):
+                endpoints["neo4j"] = {"uri": service.uri}
+        (self.state_dir / CONNECTION_FILE).write_text(
+            json.dumps(endpoints, indent=2) + "\n", encoding="utf-8"
+        )
+
+    @staticmethod
+    def _describe_ports(ports: dict[str, int]) -> str:
+        return ", ".join(f"{label} {port}" for label, port in ports.items())
+
+
+def _port_setting(service: str, label: str) -> str:
+    return {
+        ("kafka", "kafka"): "kafka_port",
+        ("kafka", "controller"): "kafka_controller_port",
+        ("neo4j", "bolt"): "bolt_port",
+        ("neo4j", "http"): "http_port",
+    }[(service, label)]

@@ -1,0 +1,323 @@
+"""The two services of the local stack: Apache Kafka (KRaft) and Neo4j Community.
+
+Each service knows how to prepare its folder on first start (format Kafka's storage, generate the
+Neo4j password), the command that runs it, and a health check that does real work: a produce and
+consume round trip for Kafka, ``RETURN 1`` with authentication for Neo4j.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from lineage.errors import StackError
+from lineage.settings import PASSWORD_FILE, LocalStackOptions
+from lineage.stack.processes import ManagedProcess
+
+HEALTH_TOPIC = "__lineage_stack_health"
+
+
+@dataclass(frozen=True)
+class Service(ABC):
+    """A JVM service of the local stack living in ``folder``."""
+
+    folder: Path
+    options: LocalStackOptions
+    java: Path
+    classpath: str
+
+    name: str = "service"
+
+    @property
+    def process(self) -> ManagedProcess:
+        return ManagedProcess(self.name, self.folder)
+
+    @property
+    @abstractmethod
+    def ports(self) -> dict[str, int]:
+        """Named ports this service listens on."""
+
+    @property
+    @abstractmethod
+    def log_file(self) -> Path:
+        """The file whose tail explains a failure."""
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Write configuration and initialise storage; a no-op when already done."""
+
+    @abstractmethod
+    def argv(self) -> list[str]:
+        """The command line that runs the service in the foreground."""
+
+    @abstractmethod
+    def check(self, timeout: float) -> None:
+        """Do real work against the service; raise on failure."""
+
+    def jvm_argv(self, heap: str, main: str) -> list[str]:
+        return [
+            str(self.java),
+            self.process.marker,
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Dfile.encoding=UTF-8",
+            "-cp",
+            self.classpath,
+            main,
+        ]
+
+
+@dataclass(frozen=True)
+class KafkaService(Service):
+    """Apache Kafka 4 in KRaft mode, one combined broker and controller."""
+
+    name: str = "kafka"
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {"kafka": self.options.kafka_port, "controller": self.options.kafka_controller_port}
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.options.host}:{self.options.kafka_port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.process.console_log
+
+    def prepare(self) -> None:
+        data = self.folder / "data"
+        opts = self.options
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "server.properties").write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers={opts.host}:{opts.kafka_controller_port}",
+                    f"listeners=PLAINTEXT://{opts.host}:{opts.kafka_port},"
+                    f"CONTROLLER://{opts.host}:{opts.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://{opts.host}:{opts.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={data}",
+                    f"num.partitions={opts.kafka_partitions}",
+                    # One node: every internal topic has exactly one replica.
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "num.network.threads=2",
+                    "num.io.threads=4",
+                    "",
+                ]
+            ),
+            encoding="utf-8",
+        )
+        (self.folder / "log4j2.properties").write_text(
+            "\n".join(
+                [
+                    "rootLogger.level = INFO",
+                    "rootLogger.appenderRef.stdout.ref = STDOUT",
+                    "appender.stdout.type = Console",
+                    "appender.stdout.name = STDOUT",
+                    "appender.stdout.layout.type = PatternLayout",
+                    "appender.stdout.layout.pattern = [%d] %p %m (%c)%n",
+                    "logger.state.name = state.change.logger",
+                    "logger.state.level = WARN",
+                    "",
+                ]
+            ),
+            encoding="utf-8",
+        )
+        if (data / "meta.properties").is_file():
+            return
+        # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self._run_tool(
+            "kafka.tools.StorageTool",
+            "format", "-t", cluster_id, "-c", str(self.folder / "server.properties"),
+            "--standalone",
+        )
+
+    def _run_tool(self, main: str, *args: str) -> None:
+        proc = subprocess.run(
+            [str(self.java), "-cp", self.classpath, main, *args],
+            capture_output=True, text=True, check=False, timeout=120,
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise StackError(
+                f"{main} failed: {last[0][:300]}",
+                hint=f"remove {self.folder} to start Kafka from empty storage",
+            )
+
+    def argv(self) -> list[str]:
+        log4j = f"-Dlog4j2.configurationFile={self.folder / 'log4j2.properties'}"
+        cmd = self.jvm_argv(self.options.kafka_heap, "kafka.Kafka")
+        return [*cmd[:2], log4j, *cmd[2:], str(self.folder / "server.properties")]
+
+    def check(self, timeout: float) -> None:
+        kafka_round_trip(self.bootstrap, timeout)
+
+
+def kafka_round_trip(bootstrap: str, timeout: float) -> None:
+    """Produce one message and read it back; raises StackError when that fails in time."""
+    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    deadline = time.monotonic() + timeout
+    # log_level 0: while the broker starts, librdkafka would print every refused connection.
+    base: dict[str, str | int | float | bool] = {
+        "bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 5000, "log_level": 0,
+    }
+    try:
+        admin = AdminClient(base)  # must outlive its futures, or they fail with _DESTROY
+        futures = admin.create_topics(
+            [NewTopic(HEALTH_TOPIC, 1, 1)], request_timeout=timeout
+        )
+        try:
+            futures[HEALTH_TOPIC].result(timeout=timeout)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+        token = uuid.uuid4().hex.encode()
+        delivered: list[int | None] = []
+        producer = Producer({**base, "acks": "all"})
+        producer.produce(
+            HEALTH_TOPIC, token, partition=0,
+            on_delivery=lambda err, msg: delivered.append(-1 if err else msg.offset()),
+        )
+        producer.flush(max(0.1, deadline - time.monotonic()))
+        offset = delivered[0] if delivered else None
+        if offset is None or offset < 0:
+            raise StackError(f"Kafka at {bootstrap} did not acknowledge a write in time")
+        consumer = Consumer(
+            {**base, "group.id": "lineage-stack-health", "enable.auto.commit": False}
+        )
+        try:
+            consumer.assign([TopicPartition(HEALTH_TOPIC, 0, offset)])
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is not None and msg.error() is None and msg.value() == token:
+                    return
+        finally:
+            consumer.close()
+    except KafkaException as exc:
+        raise StackError(f"Kafka at {bootstrap} failed a round trip: {exc}") from exc
+    raise StackError(f"Kafka at {bootstrap} did not return the message it acknowledged")
+
+
+@dataclass(frozen=True)
+class Neo4jService(Service):
+    """Neo4j Community 5 LTS with authentication on and a generated password."""
+
+    name: str = "neo4j"
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {"bolt": self.options.bolt_port, "http": self.options.http_port}
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://{self.options.host}:{self.options.bolt_port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.folder / "logs" / "neo4j.log"
+
+    @property
+    def password_file(self) -> Path:
+        return self.folder.parent / PASSWORD_FILE
+
+    def prepare(self) -> None:
+        opts = self.options
+        conf = self.folder / "conf"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "neo4j.conf").write_text(
+            "\n".join(
+                [
+                    f"server.default_listen_address={opts.host}",
+                    f"server.bolt.listen_address={opts.host}:{opts.bolt_port}",
+                    f"server.bolt.advertised_address={opts.host}:{opts.bolt_port}",
+                    f"server.http.listen_address={opts.host}:{opts.http_port}",
+                    f"server.http.advertised_address={opts.host}:{opts.http_port}",
+                    "server.https.enabled=false",
+                    "dbms.security.auth_enabled=true",
+                    f"server.memory.heap.initial_size={opts.neo4j_heap}",
+                    f"server.memory.heap.max_size={opts.neo4j_heap}",
+                    f"server.memory.pagecache.size={opts.neo4j_pagecache}",
+                    "dbms.usage_report.enabled=false",
+                    "db.tx_log.rotation.retention_policy=1G size",
+                    "",
+                ]
+            ),
+            encoding="utf-8",
+        )
+        if self.password_file.is_file():
+            return
+        password = secrets.token_urlsafe(24)
+        proc = subprocess.run(
+            [str(self.java), "-cp", self.classpath, "org.neo4j.cli.AdminTool",
+             "dbms", "set-initial-password", password],
+            capture_output=True, text=True, check=False, timeout=120, env=self._env(),
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise StackError(
+                f"setting the initial Neo4j password failed: {last[0][:300]}",
+                hint=f"remove {self.folder} to start Neo4j from empty storage",
+            )
+        self.password_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(password + "\n")
+
+    def _env(self) -> dict[str, str]:
+        conf = self.folder / "conf"
+        return {**os.environ, "NEO4J_HOME": str(self.folder), "NEO4J_CONF": str(conf)}
+
+    def argv(self) -> list[str]:
+        cmd = self.jvm_argv(self.options.neo4j_heap, "org.neo4j.server.CommunityEntryPoint")
+        # The flags Neo4j's own launcher adds: netty and the page cache use these JDK internals.
+        opens = [f"--add-opens=java.base/{pkg}=ALL-UNNAMED"
+                 for pkg in ("java.nio", "java.io", "sun.nio.ch", "java.lang")]
+        return [*cmd[:-3], *opens, "-Dio.netty.tryReflectionSetAccessible=true", *cmd[-3:],
+                f"--home-dir={self.folder}", f"--config-dir={self.folder / 'conf'}"]
+
+    def check(self, timeout: float) -> None:
+        password = self.password_file.read_text(encoding="utf-8").strip()
+        neo4j_ping(self.uri, ("neo4j", password), timeout)
+
+
+def neo4j_ping(uri: str, auth: tuple[str, str], timeout: float) -> None:
+    """Run ``RETURN 1`` with authentication; raises StackError when that fails in time."""
+    from neo4j import GraphDatabase
+    from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+
+    try:
+        # A plain session, not execute_query: a health check must not retry on its own.
+        with GraphDatabase.driver(uri, auth=auth, connection_timeout=timeout) as driver, \
+                driver.session(database="neo4j") as session:
+            one = session.run("RETURN 1 AS one").single(strict=True)["one"]
+    except AuthError as exc:
+        raise StackError(
+            f"Neo4j at {uri} refused the password: {exc.message}",
+            hint="set LINEAGE_NEO4J__PASSWORD, or for the local stack check .stack/neo4j/password",
+        ) from exc
+    except (ServiceUnavailable, Neo4jError, OSError) as exc:
+        raise StackError(f"Neo4j at {uri} did not answer: {exc}") from exc
+    if one != 1:
+        raise StackError(f"Neo4j at {uri} answered RETURN 1 with {one!r}")
