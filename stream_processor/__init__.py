@@ -1,0 +1,1 @@
+"""The stream processor: parse, validate, deduplicate and version OpenLineage events (Faust)."""
