@@ -9,7 +9,9 @@ demo: setup
 	.venv/bin/lineage demo
 
 ## README command 2: set up and run the whole test suite (unit, then integration on the real stack).
-test: setup
+## The tests also check the Prometheus integration, so their setup installs Prometheus too.
+test:
+	@deploy/local/bootstrap.sh --with-prometheus
 	.venv/bin/python -m pytest tests/unit tests/integration
 
 lint: setup

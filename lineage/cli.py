@@ -59,11 +59,16 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 @stack_app.command("up")
 @friendly_errors
-def stack_up() -> None:
+def stack_up(
+    with_prometheus: Annotated[
+        bool, typer.Option("--with-prometheus", help="also run Prometheus (Debian package)")
+    ] = False,
+) -> None:
     """Start Kafka and Neo4j (idempotent) and wait until both do real work."""
     from lineage.stack import LocalStack
 
-    seconds = LocalStack(StackSettings()).up()
+    settings = StackSettings(stack={"with_prometheus": True}) if with_prometheus else None
+    seconds = LocalStack(settings or StackSettings()).up()
     typer.echo(f"stack is up ({seconds:.1f}s)")
 
 
@@ -94,7 +99,7 @@ def stack_status() -> None:
 @stack_app.command("logs")
 @friendly_errors
 def stack_logs(
-    service: Annotated[str, typer.Argument(help="kafka or neo4j")],
+    service: Annotated[str, typer.Argument(help="kafka, neo4j or prometheus")],
     lines: Annotated[int, typer.Option("--lines", "-n", help="lines to show")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
 ) -> None:

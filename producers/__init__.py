@@ -1,1 +1,1 @@
-"""Producers: the emitter library, the HTTP gateway and the harvesters that put OpenLineage events on Kafka."""
+"""Producers: the emitter library, the HTTP gateway and the harvesters that publish events."""

@@ -34,10 +34,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
 
 def private_ports_env(state_dir: Path) -> dict[str, str]:
     """Settings for a second local stack: its own state folder and free ports."""
-    socks = [socket.socket() for _ in range(4)]
+    socks = [socket.socket() for _ in range(5)]
     for sock in socks:
         sock.bind(("127.0.0.1", 0))
-    kafka, controller, bolt, http = (sock.getsockname()[1] for sock in socks)
+    kafka, controller, bolt, http, prometheus = (sock.getsockname()[1] for sock in socks)
     for sock in socks:
         sock.close()
     return {
@@ -46,17 +46,18 @@ def private_ports_env(state_dir: Path) -> dict[str, str]:
         "LINEAGE_STACK__KAFKA_CONTROLLER_PORT": str(controller),
         "LINEAGE_STACK__BOLT_PORT": str(bolt),
         "LINEAGE_STACK__HTTP_PORT": str(http),
+        "LINEAGE_STACK__PROMETHEUS_PORT": str(prometheus),
     }
 
 
 def our_processes(state_dir: Path) -> list[int]:
     """Pids of live processes whose command line names this state folder."""
-    marker = f"-Dlineage.stack={state_dir}".encode()
+    needle = str(state_dir).encode()
     pids = []
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
             try:
-                if marker in (proc / "cmdline").read_bytes():
+                if needle in (proc / "cmdline").read_bytes():
                     pids.append(int(proc.name))
             except OSError:
                 continue

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# One setup step for both README commands: system tools (Java 17, Maven; Prometheus when asked),
-# the .venv with the project and its dev extras, and the Kafka + Neo4j jars from Maven Central.
+# One setup step for both README commands: system tools (Java 17, Maven; Prometheus with
+# --with-prometheus or LINEAGE_STACK__WITH_PROMETHEUS=true), the .venv with the project and its dev
+# extras, and the Kafka + Neo4j jars from Maven Central.
 # A second run is fast: pip runs only when pyproject.toml changed, Maven only when a pom changed.
 set -euo pipefail
+with_prometheus=${LINEAGE_STACK__WITH_PROMETHEUS:-false}
+for arg in "$@"; do
+  case "$arg" in
+    --with-prometheus) with_prometheus=true ;;
+    *) printf 'usage: %s [--with-prometheus]\n' "$0" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/../.."
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -23,7 +31,7 @@ apt_install() {
 missing=()
 command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
-if [ "${LINEAGE_STACK__WITH_PROMETHEUS:-false}" = true ] && ! command -v prometheus >/dev/null; then
+if [ "$with_prometheus" = true ] && ! command -v prometheus >/dev/null; then
   missing+=(prometheus)
 fi
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
@@ -39,8 +47,11 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   say "installing the project and its dev extras into .venv (first run takes a few minutes)"
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[dev]' || fail "pip install failed" "see the pip output above"
+  # pip's output goes to a log, shown only when the install fails.
+  if ! .venv/bin/python -m pip install -e '.[dev]' > .venv/pip-install.log 2>&1; then
+    tail -n 30 .venv/pip-install.log >&2
+    fail "pip install failed (full log: .venv/pip-install.log)" "see the pip output above"
+  fi
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 

@@ -23,7 +23,13 @@ from lineage.errors import StackError
 from lineage.settings import CONNECTION_FILE, StackSettings, project_root
 from lineage.stack.jvm import find_java, resolve_classpath
 from lineage.stack.processes import ManagedProcess, port_in_use
-from lineage.stack.services import KafkaService, Neo4jService, Service
+from lineage.stack.services import (
+    JvmService,
+    KafkaService,
+    Neo4jService,
+    PrometheusService,
+    Service,
+)
 
 __all__ = ["LocalStack", "ServiceStatus"]
 
@@ -59,14 +65,20 @@ class LocalStack:
         self.log = log
 
     def processes(self) -> list[ManagedProcess]:
-        """The stack's processes, without resolving anything (cheap; used by ``down``)."""
-        return [ManagedProcess(name, self.state_dir / name) for name in ("kafka", "neo4j")]
+        """Every process the stack may have started, without resolving anything (for ``down``)."""
+        prometheus = PrometheusService(folder=self.state_dir / "prometheus", options=self.options)
+        return [ManagedProcess(name, self.state_dir / name) for name in ("kafka", "neo4j")] + [
+            prometheus.process
+        ]
 
     def services(self) -> list[Service]:
-        """The services, with Java found and the jars resolved (may run Maven once)."""
+        """The services, with Java found and the jars resolved (may run Maven once).
+
+        Prometheus is included when it is asked for or already running.
+        """
         java = find_java(self.options.java_home)
         cache = self.state_dir / "jvm"
-        return [
+        services: list[Service] = [
             cls(
                 folder=self.state_dir / cls.name,
                 options=self.options,
@@ -75,11 +87,16 @@ class LocalStack:
             )
             for cls in (KafkaService, Neo4jService)
         ]
+        prometheus = PrometheusService(folder=self.state_dir / "prometheus", options=self.options)
+        if self.options.with_prometheus or prometheus.process.pid() is not None:
+            services.append(prometheus)
+        return services
 
     def fetch(self) -> None:
         """Find Java and resolve every JVM artifact, without starting anything."""
         for service in self.services():
-            self.log(f"{service.name}: {len(service.classpath.split(':'))} jars resolved")
+            if isinstance(service, JvmService):
+                self.log(f"{service.name}: {len(service.classpath.split(':'))} jars resolved")
 
     def up(self) -> float:
         """Start what is not running and wait until all is healthy; returns the seconds taken."""
@@ -140,7 +157,7 @@ class LocalStack:
         for service in self.services():
             if service.name == name:
                 return service.log_file
-        raise StackError(f"no service named {name!r}", hint="use kafka or neo4j")
+        raise StackError(f"no service named {name!r}", hint="use kafka, neo4j or prometheus")
 
     def _check_ports_free(self, service: Service) -> None:
         for label, port in service.ports.items():
@@ -183,6 +200,8 @@ class LocalStack:
                 endpoints["kafka"] = {"bootstrap_servers": service.bootstrap}
             elif isinstance(service, Neo4jService):
                 endpoints["neo4j"] = {"uri": service.uri}
+            elif isinstance(service, PrometheusService):
+                endpoints["prometheus"] = {"url": service.url}
         (self.state_dir / CONNECTION_FILE).write_text(
             json.dumps(endpoints, indent=2) + "\n", encoding="utf-8"
         )
@@ -198,4 +217,5 @@ def _port_setting(service: str, label: str) -> str:
         ("kafka", "controller"): "kafka_controller_port",
         ("neo4j", "bolt"): "bolt_port",
         ("neo4j", "http"): "http_port",
+        ("prometheus", "http"): "prometheus_port",
     }[(service, label)]

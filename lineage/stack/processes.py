@@ -35,10 +35,15 @@ def port_in_use(host: str, port: int) -> bool:
 
 @dataclass(frozen=True)
 class ManagedProcess:
-    """One long-running process of the stack, identified by its folder."""
+    """One long-running process of the stack, identified by its folder.
+
+    ``marker`` is the argument that identifies it in ``/proc/<pid>/cmdline``; by default the
+    JVM system property ``-Dlineage.stack=<folder>``.
+    """
 
     name: str
     folder: Path
+    custom_marker: str | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -50,7 +55,7 @@ class ManagedProcess:
 
     @property
     def marker(self) -> str:
-        return f"-Dlineage.stack={self.folder}"
+        return self.custom_marker or f"-Dlineage.stack={self.folder}"
 
     def pid(self) -> int | None:
         """The pid of our running process, or None (a stale pid file is removed)."""
@@ -89,6 +94,11 @@ class ManagedProcess:
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{proc.pid}\n", encoding="utf-8")
+        # Right after the fork the child's /proc cmdline can still be empty; wait until the
+        # marker shows, so that pid() recognises the process from now on.
+        deadline = time.monotonic() + 5
+        while not self._is_ours(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc.pid
 
     def stop(self, timeout: float = 30.0) -> bool:

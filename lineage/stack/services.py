@@ -1,8 +1,9 @@
-"""The two services of the local stack: Apache Kafka (KRaft) and Neo4j Community.
+"""The services of the local stack: Apache Kafka (KRaft), Neo4j Community, optionally Prometheus.
 
 Each service knows how to prepare its folder on first start (format Kafka's storage, generate the
 Neo4j password), the command that runs it, and a health check that does real work: a produce and
-consume round trip for Kafka, ``RETURN 1`` with authentication for Neo4j.
+consume round trip for Kafka, ``RETURN 1`` with authentication for Neo4j, ``/-/ready`` for
+Prometheus.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -24,14 +28,12 @@ from lineage.stack.processes import ManagedProcess
 HEALTH_TOPIC = "__lineage_stack_health"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Service(ABC):
-    """A JVM service of the local stack living in ``folder``."""
+    """A service of the local stack living in ``folder``."""
 
     folder: Path
     options: LocalStackOptions
-    java: Path
-    classpath: str
 
     name: str = "service"
 
@@ -61,6 +63,14 @@ class Service(ABC):
     def check(self, timeout: float) -> None:
         """Do real work against the service; raise on failure."""
 
+
+@dataclass(frozen=True, kw_only=True)
+class JvmService(Service, ABC):
+    """A service that runs on the JVM from a classpath Maven resolved."""
+
+    java: Path
+    classpath: str
+
     def jvm_argv(self, heap: str, main: str) -> list[str]:
         return [
             str(self.java),
@@ -75,8 +85,8 @@ class Service(ABC):
         ]
 
 
-@dataclass(frozen=True)
-class KafkaService(Service):
+@dataclass(frozen=True, kw_only=True)
+class KafkaService(JvmService):
     """Apache Kafka 4 in KRaft mode, one combined broker and controller."""
 
     name: str = "kafka"
@@ -141,13 +151,16 @@ class KafkaService(Service):
             ),
             encoding="utf-8",
         )
-        if (data / "meta.properties").is_file():
-            return
-        # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not (data / "meta.properties").is_file():
+            # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+            self.format_storage(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+
+    def format_storage(self, cluster_id: str) -> None:
+        """Format KRaft storage for a one-node cluster (the config must be written first)."""
         self._run_tool(
             "kafka.tools.StorageTool",
-            "format", "-t", cluster_id, "-c", str(self.folder / "server.properties"),
+            # `=` because a cluster id may begin with "-", which would read as an option.
+            "format", f"--cluster-id={cluster_id}", "-c", str(self.folder / "server.properties"),
             "--standalone",
         )
 
@@ -220,8 +233,8 @@ def kafka_round_trip(bootstrap: str, timeout: float) -> None:
     raise StackError(f"Kafka at {bootstrap} did not return the message it acknowledged")
 
 
-@dataclass(frozen=True)
-class Neo4jService(Service):
+@dataclass(frozen=True, kw_only=True)
+class Neo4jService(JvmService):
     """Neo4j Community 5 LTS with authentication on and a generated password."""
 
     name: str = "neo4j"
@@ -321,3 +334,75 @@ def neo4j_ping(uri: str, auth: tuple[str, str], timeout: float) -> None:
         raise StackError(f"Neo4j at {uri} did not answer: {exc}") from exc
     if one != 1:
         raise StackError(f"Neo4j at {uri} answered RETURN 1 with {one!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrometheusService(Service):
+    """Prometheus from Debian's package, scraping the stack's services on loopback."""
+
+    name: str = "prometheus"
+
+    @property
+    def process(self) -> ManagedProcess:
+        # Prometheus takes no -D flags: its config path, inside our folder, identifies it.
+        return ManagedProcess(self.name, self.folder, f"--config.file={self.config}")
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "prometheus.yml"
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {"http": self.options.prometheus_port}
+
+    @property
+    def log_file(self) -> Path:
+        return self.process.console_log
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.options.host}:{self.options.prometheus_port}"
+
+    def prepare(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(
+            "\n".join(
+                [
+                    "# Written by `lineage stack up --with-prometheus`; rewritten at every start.",
+                    "global:",
+                    "  scrape_interval: 5s",
+                    "  evaluation_interval: 5s",
+                    "scrape_configs:",
+                    "  - job_name: prometheus",
+                    "    static_configs:",
+                    f"      - targets: ['{self.options.host}:{self.options.prometheus_port}']",
+                    "",
+                ]
+            ),
+            encoding="utf-8",
+        )
+
+    def argv(self) -> list[str]:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise StackError(
+                "Prometheus is not installed",
+                hint="apt-get install prometheus, or run "
+                "`LINEAGE_STACK__WITH_PROMETHEUS=true make setup`",
+            )
+        return [
+            binary,
+            self.process.marker,
+            f"--storage.tsdb.path={self.folder / 'data'}",
+            f"--web.listen-address={self.options.host}:{self.options.prometheus_port}",
+            "--web.enable-lifecycle",
+        ]
+
+    def check(self, timeout: float) -> None:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=timeout) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+                raise StackError(f"Prometheus at {self.url} is not ready (HTTP {resp.status})")
+        except (urllib.error.URLError, OSError) as exc:
+            raise StackError(f"Prometheus at {self.url} did not answer: {exc}") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,10 @@ import pytest
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError
 
+from lineage.settings import StackSettings
+from lineage.stack import jvm_dir
+from lineage.stack.jvm import find_java, resolve_classpath
+from lineage.stack.services import KafkaService
 from tests.conftest import our_processes, private_ports_env, run_cli
 
 
@@ -32,9 +37,10 @@ def test_up_twice_status_and_down_leave_no_process_behind(
     env = private_stack
     state_dir = Path(env["LINEAGE_STATE_DIR"])
 
-    first = run_cli("stack", "up", env=env)
+    first = run_cli("stack", "up", "--with-prometheus", env=env)
     assert first.returncode == 0, first.stderr
-    assert "kafka: started" in first.stdout and "neo4j: started" in first.stdout
+    for name in ("kafka", "neo4j", "prometheus"):
+        assert f"{name}: started" in first.stdout
 
     second = run_cli("stack", "up", env=env)
     assert second.returncode == 0, second.stderr
@@ -43,7 +49,7 @@ def test_up_twice_status_and_down_leave_no_process_behind(
     status = run_cli("stack", "status", env=env)
     assert status.returncode == 0, status.stdout + status.stderr
     rows = {line.split()[0]: line for line in status.stdout.splitlines()[1:]}
-    assert set(rows) == {"kafka", "neo4j"}
+    assert set(rows) == {"kafka", "neo4j", "prometheus"}
     assert all(row.endswith("healthy") for row in rows.values())
     assert env["LINEAGE_STACK__BOLT_PORT"] in rows["neo4j"]
 
@@ -55,7 +61,12 @@ def test_up_twice_status_and_down_leave_no_process_behind(
             driver.session() as session:
         session.run("RETURN 1").consume()
 
-    assert len(our_processes(state_dir)) == 2
+    prometheus_url = json.loads((state_dir / "connection.json").read_text())["prometheus"]["url"]
+    targets = f"{prometheus_url}/api/v1/targets"
+    with urllib.request.urlopen(targets, timeout=10) as resp:  # noqa: S310 - http URL we wrote
+        assert json.load(resp)["status"] == "success"
+
+    assert len(our_processes(state_dir)) == 3
     down = run_cli("stack", "down", env=env)
     assert down.returncode == 0, down.stderr
     assert our_processes(state_dir) == []
@@ -63,5 +74,22 @@ def test_up_twice_status_and_down_leave_no_process_behind(
 
     after = run_cli("stack", "status", env=env)
     assert after.returncode == 1
-    assert after.stdout.count("stopped") == 2
+    assert after.stdout.count("stopped") == 2  # prometheus is listed only when asked for
     assert os.environ.get("LINEAGE_STATE_DIR") != env["LINEAGE_STATE_DIR"]
+
+
+def test_kafka_storage_formats_with_a_cluster_id_that_begins_with_a_dash(tmp_path: Path) -> None:
+    settings = StackSettings()
+    kafka = KafkaService(
+        folder=tmp_path / "kafka",
+        options=settings.stack,
+        java=find_java(settings.stack.java_home),
+        classpath=resolve_classpath(jvm_dir() / "kafka", settings.state_dir / "jvm"),
+    )
+    (tmp_path / "kafka" / "data").mkdir(parents=True)
+    (tmp_path / "kafka" / "data" / "meta.properties").touch()  # prepare() writes config only
+    kafka.prepare()
+    (tmp_path / "kafka" / "data" / "meta.properties").unlink()
+    kafka.format_storage("-AX-iryXSEmjapT_s4UBCw")
+    meta = (tmp_path / "kafka" / "data" / "meta.properties").read_text()
+    assert "cluster.id=-AX-iryXSEmjapT_s4UBCw" in meta
