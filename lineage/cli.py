@@ -12,10 +12,11 @@ Errors the user can act on are printed as one line with a hint, never as a stack
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import time
 from collections.abc import Callable
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -34,6 +35,12 @@ app = typer.Typer(
 stack_app = typer.Typer(help="The local Kafka + Neo4j stack (processes on loopback).",
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
+bench_app = typer.Typer(help="Benchmarks (figures go to docs/benchmarks.md).",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+dlq_app = typer.Typer(help="Dead letters: list, show and replay refused events.",
+                      no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -148,6 +155,105 @@ def check(
             break
     typer.echo(f"kafka {settings.kafka.bootstrap_servers}: ok (produce/consume round trip)")
     typer.echo(f"neo4j {settings.neo4j.uri}: ok (authenticated RETURN 1)")
+
+
+@app.command("process")
+@friendly_errors
+def process(
+    repair: Annotated[bool, typer.Option(help="repair known harmless deviations")] = False,
+    loglevel: Annotated[str, typer.Option(help="Faust log level")] = "warning",
+) -> None:
+    """Run a stream processor worker: validate, deduplicate and version raw events.
+
+    Example: ``lineage process`` (start more to share the raw topic's partitions).
+    """
+    from stream_processor.settings import ProcessorSettings
+    from stream_processor.worker import run_worker
+
+    settings = ProcessorSettings(processor={"repair": True}) if repair else ProcessorSettings()
+    run_worker(settings, loglevel=loglevel)
+
+
+def _dead_letters(kind: str | None, reason: str | None) -> list[Any]:
+    from stream_processor.dlq import read_dead_letters
+
+    return [d for d in read_dead_letters(CommonSettings())
+            if (kind is None or d.kind == kind) and (reason is None or reason in d.codes)]
+
+
+@dlq_app.command("list")
+@friendly_errors
+def dlq_list(
+    kind: Annotated[str | None, typer.Option(help="event or facet")] = None,
+    reason: Annotated[str | None, typer.Option(help="only this reason code")] = None,
+) -> None:
+    """One line per dead letter: where it is, its kind, its reasons."""
+    letters = _dead_letters(kind, reason)
+    for d in letters:
+        first = (d.envelope.get("reasons") or [{}])[0]
+        typer.echo(f"{d.ref:<10} {d.kind:<6} {','.join(d.codes):<28} "
+                   f"{first.get('pointer', '')} {first.get('message', '')}"[:160])
+    typer.echo(f"{len(letters)} dead letters")
+
+
+@dlq_app.command("show")
+@friendly_errors
+def dlq_show(ref: Annotated[str, typer.Argument(help="partition:offset, from `dlq list`")]) -> None:
+    """The envelope (reasons, source) and the original message of one dead letter."""
+    for d in _dead_letters(None, None):
+        if d.ref == ref:
+            typer.echo(json.dumps(d.envelope, indent=2))
+            typer.echo(f"key: {d.key!r}")
+            typer.echo("original message:")
+            typer.echo(d.value.decode("utf-8", errors="replace"))
+            return
+    raise LineageError(f"no dead letter at {ref}", hint="see `lineage dlq list`")
+
+
+@dlq_app.command("replay")
+@friendly_errors
+def dlq_replay(
+    refs: Annotated[list[str] | None, typer.Argument(help="partition:offset ...")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every event dead letter")] = False,
+    reason: Annotated[str | None, typer.Option(help="only this reason code")] = None,
+    repair: Annotated[bool, typer.Option(help="apply repair mode before publishing")] = False,
+) -> None:
+    """Publish dead letters back to the raw topic for the processor to try again."""
+    from stream_processor.dlq import replay
+
+    if not refs and not all_:
+        raise LineageError("name the dead letters to replay", hint="give partition:offset or --all")
+    letters = [d for d in _dead_letters("event", reason) if all_ or d.ref in set(refs or ())]
+    result = replay(CommonSettings(), letters, repair=repair)
+    for ref, codes in result.still_invalid:
+        typer.echo(f"{ref}: still invalid ({','.join(codes)}), not replayed")
+    typer.echo(f"replayed {len(result.published)} of {len(letters)} dead letters")
+
+
+@bench_app.command("processor")
+@friendly_errors
+def bench_processor(
+    events: Annotated[int, typer.Option(help="about how many events")] = 20_000,
+    kafka: Annotated[bool, typer.Option(help="through Kafka with a real worker")] = False,
+    seed: Annotated[int, typer.Option(help="workload seed")] = 1,
+    runs_per_job: Annotated[int, typer.Option(help="runs of each synthetic job")] = 2,
+) -> None:
+    """Events/s of parse + validate + dedup + version (in-process, or end to end on Kafka)."""
+    from stream_processor.benchmark import bench_in_process, bench_kafka, workload
+    from stream_processor.settings import ProcessorSettings
+
+    messages = workload(events, seed, runs_per_job)
+    size = sum(len(v) for _, v in messages) / max(1, len(messages))
+    typer.echo(f"workload: {len(messages)} events, {size:.0f} bytes on average")
+    if kafka:
+        result = bench_kafka(messages, ProcessorSettings(), log=typer.echo)
+        typer.echo(f"through Kafka: {result.events} events in {result.seconds:.2f}s = "
+                   f"{result.rate:,.0f} events/s")
+    else:
+        result = bench_in_process(messages)
+        typer.echo(f"in-process: {result.events} events in {result.seconds:.2f}s = "
+                   f"{result.rate:,.0f} events/s ({result.changes} change records, "
+                   f"{result.duplicates} duplicates, {result.rejected} rejected)")
 
 
 @app.command("demo")

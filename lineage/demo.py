@@ -74,7 +74,7 @@ def _publish(settings: StackSettings, key: bytes, value: bytes) -> tuple[int, in
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers,
-                         "acks": "all", "enable.idempotence": True})
+                         "acks": "all", "enable.idempotence": True, "log_level": 3})
     result: list[tuple[Any, Any]] = []
     producer.produce(settings.kafka.raw_topic, value, key=key,
                      on_delivery=lambda err, msg: result.append((err, msg)))

@@ -71,6 +71,11 @@ class LocalStack:
             prometheus.process
         ]
 
+    def is_running(self) -> bool:
+        """Whether Kafka and Neo4j both run (Prometheus is optional)."""
+        kafka, neo4j, _prometheus = self.processes()
+        return kafka.pid() is not None and neo4j.pid() is not None
+
     def services(self) -> list[Service]:
         """The services, with Java found and the jars resolved (may run Maven once).
 

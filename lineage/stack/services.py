@@ -128,6 +128,10 @@ class KafkaService(JvmService):
                     "share.coordinator.state.topic.replication.factor=1",
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
+                    # Room above the processor's 1 MiB event limit, so that an oversized event
+                    # reaches the processor and gets a DLQ reason instead of a producer error.
+                    "message.max.bytes=8388608",
+                    "replica.fetch.max.bytes=8388608",
                     "num.network.threads=2",
                     "num.io.threads=4",
                     "",
@@ -206,6 +210,8 @@ def kafka_round_trip(bootstrap: str, timeout: float) -> None:
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+        except TimeoutError as exc:  # concurrent.futures' own, not a KafkaException
+            raise StackError(f"Kafka at {bootstrap} did not create a topic in time") from exc
         token = uuid.uuid4().hex.encode()
         delivered: list[int | None] = []
         producer = Producer({**base, "acks": "all"})

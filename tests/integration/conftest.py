@@ -22,7 +22,7 @@ from lineage.stack import LocalStack
 def stack() -> Iterator[StackSettings]:
     """A running, healthy local stack; yields settings that point at it."""
     local = LocalStack(StackSettings(), log=lambda line: print(f"[stack] {line}"))
-    was_running = all(p.pid() is not None for p in local.processes())
+    was_running = local.is_running()
     local.up()
     yield StackSettings()  # re-read: `up` writes the connection file the settings pick up
     if not was_running:

@@ -1,0 +1,137 @@
+"""Inspecting and re-driving dead letters (``lineage dlq list|show|replay``).
+
+A dead letter on ``openlineage.dlq`` holds the original message bytes unchanged as its value, the
+original key, and three headers: ``lineage.dlq.kind`` (``event`` or ``facet``),
+``lineage.dlq.reasons`` (comma-separated reason codes) and ``lineage.dlq.envelope`` (JSON: the
+reasons with JSON pointers and messages, the source topic/partition/offset/timestamp, the time it
+was dead-lettered and by which processor).
+
+Replaying publishes the original bytes and key back to the raw topic, so the processor sees them
+again; with ``--repair`` the processor's repair rules are applied first, here, and a message that
+still does not validate is not published (it is reported instead, and stays in the DLQ).
+
+>>> letter = DeadLetterRecord(partition=0, offset=5, key=b"k", value=b"{}", headers={
+...     "lineage.dlq.kind": b"event", "lineage.dlq.reasons": b"missing_field",
+...     "lineage.dlq.envelope": b'{"reasons": [{"code": "missing_field", "pointer": "/run"}]}'})
+>>> letter.kind, letter.codes, letter.envelope["reasons"][0]["pointer"]
+('event', ['missing_field'], '/run')
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from lineage.errors import ServiceUnavailable
+from lineage.settings import CommonSettings
+from stream_processor.validation import validate
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    """One message of the DLQ topic."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+    @property
+    def kind(self) -> str:
+        return self.headers.get("lineage.dlq.kind", b"event").decode()
+
+    @property
+    def codes(self) -> list[str]:
+        return [c for c in self.headers.get("lineage.dlq.reasons", b"").decode().split(",") if c]
+
+    @cached_property
+    def envelope(self) -> dict[str, Any]:
+        raw = self.headers.get("lineage.dlq.envelope")
+        return dict(json.loads(raw)) if raw else {}
+
+    @property
+    def ref(self) -> str:
+        """How to name this dead letter on the command line: ``partition:offset``."""
+        return f"{self.partition}:{self.offset}"
+
+
+def read_dead_letters(settings: CommonSettings,
+                      idle_seconds: float = 3.0) -> Iterator[DeadLetterRecord]:
+    """Every dead letter currently on the DLQ topic, partition by partition."""
+    topic = settings.kafka.dlq_topic
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers,
+                         "group.id": "lineage-dlq-reader", "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return
+        ends = {}
+        for p in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        deadline = time.monotonic() + idle_seconds
+        while ends and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            deadline = time.monotonic() + idle_seconds
+            p, offset = msg.partition() or 0, msg.offset() or 0
+            if offset + 1 >= ends.get(p, 0):
+                ends.pop(p, None)
+            headers = {h[0]: h[1] if isinstance(h[1], bytes) else str(h[1] or "").encode()
+                       for h in msg.headers() or []}
+            key = msg.key()
+            yield DeadLetterRecord(p, offset, key if isinstance(key, bytes) else None,
+                                   msg.value() or b"", headers)
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a replay did."""
+
+    published: list[str]
+    still_invalid: list[tuple[str, list[str]]]
+
+
+def replay(settings: CommonSettings, letters: list[DeadLetterRecord], *,
+           repair: bool) -> ReplayResult:
+    """Publish ``letters`` back to the raw topic (see the module docstring)."""
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers,
+                         "acks": "all", "enable.idempotence": True})
+    published: list[str] = []
+    failures: list[str] = []
+    invalid: list[tuple[str, list[str]]] = []
+    for letter in letters:
+        value = letter.value
+        if repair:
+            result = validate(value, repair=True)
+            if not result.ok or result.event is None:
+                invalid.append((letter.ref, [str(r.code) for r in result.reasons]))
+                continue
+            value = json.dumps(result.event).encode()
+        producer.produce(settings.kafka.raw_topic, value, key=letter.key,
+                         on_delivery=_recorder(letter.ref, published, failures))
+    producer.flush(60)
+    if failures or len(published) + len(invalid) != len(letters):
+        raise ServiceUnavailable(f"Kafka did not acknowledge the replay of {len(failures)} "
+                                 "dead letters; nothing else was lost, run the replay again")
+    return ReplayResult(published, invalid)
+
+
+def _recorder(ref: str, published: list[str],
+              failures: list[str]) -> Callable[[Any, Any], None]:
+    def on_delivery(err: Any, _msg: Any) -> None:
+        (failures if err else published).append(ref)
+
+    return on_delivery

@@ -1,0 +1,201 @@
+"""Helpers for pipeline tests on the real Kafka: publish, run workers, read topics, fold changes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from schemas.codec import decode
+from stream_processor.versioning import canonical_json
+from tests.conftest import REPO
+
+
+@dataclass
+class PipelineTopics:
+    """Unique topic names and a consumer group for one test, as LINEAGE_ settings."""
+
+    bootstrap: str
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+
+    @property
+    def raw(self) -> str:
+        return f"raw-{self.tag}"
+
+    @property
+    def dlq(self) -> str:
+        return f"dlq-{self.tag}"
+
+    @property
+    def changes(self) -> str:
+        return f"changes-{self.tag}"
+
+    @property
+    def group(self) -> str:
+        return f"processor-{self.tag}"
+
+    def env(self, data_dir: Path, worker_id: str = "0") -> dict[str, str]:
+        return {
+            "LINEAGE_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
+            "LINEAGE_KAFKA__RAW_TOPIC": self.raw,
+            "LINEAGE_KAFKA__DLQ_TOPIC": self.dlq,
+            "LINEAGE_KAFKA__CHANGES_TOPIC": self.changes,
+            "LINEAGE_PROCESSOR__APP_ID": self.group,
+            "LINEAGE_PROCESSOR__WORKER_ID": worker_id,
+            "LINEAGE_PROCESSOR__DATA_DIR": str(data_dir / f"worker-{worker_id}"),
+            "LINEAGE_PROCESSOR__METRICS_PORT": "0",
+            "LINEAGE_PROCESSOR__BATCH_SIZE": "50",
+        }
+
+
+class Worker:
+    """A ``lineage process`` child process."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lineage", "process", "--loglevel", "info"],
+            cwd=REPO, env={**os.environ, **env}, stdout=log.open("ab"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def wait_for_group(bootstrap: str, group: str, members: int, timeout: float = 120) -> None:
+    """Block until ``group`` is stable with ``members`` members, each holding partitions."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except KafkaException:
+            description = None
+        if (description is not None and description.state == ConsumerGroupState.STABLE
+                and len(description.members) == members
+                and all(m.assignment.topic_partitions for m in description.members)):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"group {group} did not settle with {members} members in {timeout}s")
+
+
+def publish(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+    """Publish (key, value) pairs, acks=all; returns how many were acknowledged."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 5,
+                         "message.max.bytes": 4_000_000})
+    acked: list[int] = []
+    count = 0
+    for key, value in messages:
+        producer.produce(topic, value, key=key, on_delivery=lambda err, _m: acked.append(
+            0 if err else 1))
+        producer.poll(0)
+        count += 1
+    producer.flush(60)
+    assert sum(acked) == count, "Kafka did not acknowledge every test message"
+    return count
+
+
+def wait_until_processed(bootstrap: str, topics: PipelineTopics, timeout: float = 180) -> None:
+    """Block until the processor's group has committed every raw message."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topics.group,
+                         "enable.auto.commit": False})
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            meta = consumer.list_topics(topics.raw, timeout=10).topics[topics.raw]
+            parts = [TopicPartition(topics.raw, p) for p in meta.partitions]
+            committed = consumer.committed(parts, timeout=10)
+            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts]
+            # An empty partition has no committed offset (negative); it is done all the same.
+            if all(max(c.offset, 0) >= end for c, end in zip(committed, ends, strict=True)):
+                return
+            time.sleep(1)
+    finally:
+        consumer.close()
+    raise AssertionError(f"the processor did not commit all of {topics.raw} in {timeout}s")
+
+
+def message_count(bootstrap: str, topic: str) -> int:
+    """How many messages ``topic`` holds now; 0 while it is being created."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"counter-{uuid.uuid4()}"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in meta.partitions)
+    except KafkaException:
+        return 0
+    finally:
+        consumer.close()
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every message currently on ``topic`` (reads up to the end offsets taken at the start)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
+                         "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in meta.partitions}
+        remaining = {p: end for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, 0) for p in remaining])
+        out = []
+        deadline = time.monotonic() + 120
+        while remaining and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            out.append(msg)
+            if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
+                remaining.pop(msg.partition(), None)
+        assert not remaining, f"could not read {topic} to its end"
+        return out
+    finally:
+        consumer.close()
+
+
+def fold(messages: Iterable[Any]) -> dict[tuple[str, str], tuple[int, int] | None]:
+    """The graph the change records describe, independent of how many and in which order.
+
+    Mirrors the sink's merge rules: versions and facet snapshots keep their earliest time, job
+    lineage and run observations their first and last, the rest is a set.
+    """
+    graph: dict[tuple[str, str], tuple[int, int] | None] = {}
+    for message in messages:
+        record = decode(message.value())
+        kind, body = record["payload"]
+        identity = (kind, f"{message.key().decode()}|{canonical_json(body)}")
+        time_ = record["eventTime"]
+        if kind in ("RunIO", "ColumnLineage", "Symlink"):
+            graph[identity] = None
+            continue
+        first, last = graph.get(identity) or (time_, time_)
+        if kind in ("Job", "Dataset", "JobVersion", "DatasetVersion"):
+            graph[identity] = (min(first, time_), min(first, time_))
+        else:
+            graph[identity] = (min(first, time_), max(last, time_))
+    return graph

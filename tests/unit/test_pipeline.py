@@ -1,0 +1,337 @@
+"""Unit tests of the processor's state rules (state.py) and of process() (pipeline.py).
+
+DESIGN.md guarantees 1 (nothing lost), 2 (effectively once), 3 (order-independent) and 6 (bad
+input gets a clear answer), without Kafka: the state is a dict, as in the benchmark.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from typing import Any
+
+import pytest
+
+from schemas.codec import current_schema
+from stream_processor.pipeline import Outcome, process, state_key
+from stream_processor.state import Plan, Rule, stale_keys
+from stream_processor.versioning import Change, canonical_json
+from tests.unit.test_versioning import (
+    COLUMNS,
+    OTHER_RUN_ID,
+    PARENT,
+    T0_MICROS,
+    dataset,
+    facet,
+    job_facets,
+    run_event,
+)
+
+pytestmark = pytest.mark.unit
+
+PAYLOAD_KINDS = {branch["name"].rsplit(".", 1)[-1] for branch in next(
+    f["type"] for f in current_schema()["fields"] if f["name"] == "payload")}
+DAY = 86_400_000_000
+SECOND = 1_000_000
+
+
+def raw(event: dict[str, Any]) -> bytes:
+    return json.dumps(event).encode()
+
+
+def run(event: dict[str, Any] | bytes, state: dict[str, list[int]], *, commit: bool = True,
+        **options: Any) -> Outcome:
+    """process() one event against ``state``, committing its plan as the worker does on ack."""
+    outcome = process(event if isinstance(event, bytes) else raw(event), Plan(state),
+                      ingested_at=0, **options)
+    if commit:
+        outcome.plan.commit()
+    return outcome
+
+
+def kinds(outcome: Outcome) -> list[str]:
+    return [change.kind for change in outcome.changes]
+
+
+def body(outcome: Outcome, kind: str) -> dict[str, Any]:
+    (found,) = (change.body for change in outcome.changes if change.kind == kind)
+    return found
+
+
+# --- Plan: which observations are worth sending --------------------------------------------------
+
+@pytest.mark.parametrize(("rule", "known", "time", "sent"), [
+    ("once", None, 10, True),
+    ("once", [10, 20], 5, False),
+    ("once", [10, 20], 15, False),
+    ("once", [10, 20], 25, False),
+    ("min", None, 10, True),
+    ("min", [10, 20], 5, True),
+    ("min", [10, 20], 10, False),
+    ("min", [10, 20], 15, False),
+    ("min", [10, 20], 25, False),
+    ("range", None, 10, True),
+    ("range", [10, 20], 5, True),
+    ("range", [10, 20], 10, False),
+    ("range", [10, 20], 15, False),
+    ("range", [10, 20], 20, False),
+    ("range", [10, 20], 25, True),
+])
+def test_a_plan_sends_an_observation_by_its_rule_against_the_committed_state(
+        rule: Rule, known: list[int] | None, time: int, sent: bool) -> None:
+    state = {} if known is None else {"k": list(known)}
+    plan = Plan(state)
+    assert plan.wants("k", time, rule) is sent
+    assert state == ({} if known is None else {"k": known}), "state changes only on commit"
+
+
+# Observations in arrival order and whether each is sent, within one plan before any commit.
+SEQUENCES: dict[Rule, list[tuple[int, bool]]] = {
+    "once": [(10, True), (10, False), (5, False), (20, False)],
+    "min": [(10, True), (20, False), (5, True), (7, False), (5, False)],
+    "range": [(10, True), (20, True), (15, False), (5, True), (25, True), (25, False), (5, False)],
+}
+SPANS: dict[Rule, list[int]] = {"once": [10, 10], "min": [5, 10], "range": [5, 25]}
+
+
+@pytest.mark.parametrize("rule", SEQUENCES)
+def test_a_plan_remembers_its_own_decisions_before_commit(rule: Rule) -> None:
+    plan = Plan({})
+    assert [plan.wants("k", t, rule) for t, _ in SEQUENCES[rule]] == [
+        sent for _, sent in SEQUENCES[rule]]
+    assert plan.commit() == {"k": SPANS[rule]}
+
+
+@pytest.mark.parametrize("rule", SEQUENCES)
+def test_after_commit_no_observation_already_sent_is_sent_again(rule: Rule) -> None:
+    state: dict[str, list[int]] = {}
+    first = Plan(state)
+    for t, _ in SEQUENCES[rule]:
+        first.wants("k", t, rule)
+    first.commit()
+    again = Plan(state)
+    assert not any(again.wants("k", t, rule) for t, _ in SEQUENCES[rule])
+
+
+def test_commit_returns_what_it_wrote_and_only_once() -> None:
+    state = {"old": [1, 2]}
+    plan = Plan(state)
+    plan.wants("a", 10, "once")
+    plan.wants("old", 5, "range")
+    plan.wants("old", 1, "range")  # inside the known span: nothing to write
+    written = plan.commit()
+    assert written == {"a": [10, 10], "old": [1, 5]}
+    assert state == written
+    assert plan.commit() == {}
+
+
+def test_stale_keys_lists_entries_last_seen_longer_than_the_retention_ago() -> None:
+    watermark, retention = 30 * DAY, 7 * DAY
+    entries = {
+        "last seen 8 days ago": [0, watermark - 8 * DAY],
+        "first seen long ago, last seen today": [0, watermark],
+        "last seen 6 days ago": [watermark - 6 * DAY, watermark - 6 * DAY],
+        "last seen exactly 7 days ago": [0, watermark - retention],
+        "last seen 7 days and 1 microsecond ago": [0, watermark - retention - 1],
+    }
+    assert sorted(stale_keys(entries.items(), watermark, retention)) == [
+        "last seen 7 days and 1 microsecond ago", "last seen 8 days ago"]
+
+
+# --- process(): dedup ----------------------------------------------------------------------------
+
+def _reserialised(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, sort_keys=True, indent=2).encode()
+
+
+@pytest.mark.parametrize("again", [
+    raw,
+    _reserialised,
+    lambda e: raw({**e, "eventTime": "2024-05-01T14:00:00+02:00"}),
+    lambda e: raw({**e, "eventTime": "2024-05-01T12:00:00.000Z"}),
+], ids=["same bytes", "other key order", "same instant at +02:00", "same instant with fraction"])
+def test_an_identical_event_is_a_duplicate_the_second_time(again: Any) -> None:
+    state: dict[str, list[int]] = {}
+    event = run_event()
+    first = run(event, state)
+    assert first.accepted and not first.duplicate and first.changes
+    second = run(again(event), state)
+    assert second.accepted and second.duplicate
+    assert second.changes == [] and second.dead_letters == []
+
+
+def test_an_event_is_a_duplicate_within_one_uncommitted_plan_too() -> None:
+    plan = Plan({})
+    process(raw(run_event()), plan, ingested_at=0)
+    assert process(raw(run_event()), plan, ingested_at=0).duplicate
+
+
+def test_an_event_not_yet_committed_is_processed_again_after_a_crash() -> None:
+    state: dict[str, list[int]] = {}
+    lost = run(run_event(), state, commit=False)
+    assert state == {}
+    retried = run(run_event(), state)
+    assert not retried.duplicate
+    assert retried.changes == lost.changes
+
+
+# --- process(): refused events, dropped facets, repairs, size ------------------------------------
+
+def _without(key: str) -> bytes:
+    event = run_event()
+    del event[key]
+    return raw(event)
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    (b"{not json", "not_json"),
+    (b"[1, 2]", "not_object"),
+    (raw({**run_event(), "run": {"runId": "not-a-uuid"}}), "bad_uuid"),
+    (raw({**run_event(), "eventTime": "yesterday"}), "bad_time"),
+    (_without("producer"), "missing_field"),
+], ids=["not json", "not an object", "bad run id", "bad time", "no producer"])
+def test_a_refused_event_is_one_dead_letter_with_its_reasons(message: bytes, code: str) -> None:
+    outcome = run(message, {})
+    assert not outcome.accepted
+    assert outcome.changes == []
+    (letter,) = outcome.dead_letters
+    assert letter.kind == "event"
+    assert letter.reasons
+    assert all({"code", "pointer", "message"} <= set(r) and r["message"] for r in letter.reasons)
+    assert code in {r["code"] for r in letter.reasons}
+
+
+def test_a_bad_standard_facet_is_a_facet_dead_letter_and_the_event_goes_on() -> None:
+    bad = facet("facets/1-0-1/NominalTimeRunFacet.json", nominalStartTime="yesterday")
+    outcome = run(run_event(run_facets={"nominalTime": bad}), {})
+    assert outcome.accepted
+    (letter,) = outcome.dead_letters
+    assert letter.kind == "facet"
+    (reason,) = letter.reasons
+    assert reason["facet"] == "nominalTime"
+    assert reason["code"] == "bad_time"
+    assert reason["pointer"].startswith("/run/facets/nominalTime")
+    assert reason["message"]
+    assert "Run" in kinds(outcome)
+    assert "nominalTime" not in (body(outcome, "Run")["facets"] or "")
+
+
+def test_a_bad_facet_goes_to_the_dlq_even_when_the_rest_of_its_event_was_seen_before() -> None:
+    state: dict[str, list[int]] = {}
+    run(run_event(), state)
+    bad = facet("facets/1-0-1/NominalTimeRunFacet.json", nominalStartTime="yesterday")
+    outcome = run(run_event(run_facets={"nominalTime": bad}), state)
+    assert [letter.kind for letter in outcome.dead_letters] == ["facet"]
+
+
+def test_repair_mode_repairs_a_missing_schema_url_and_marks_the_run() -> None:
+    event = run_event()
+    del event["schemaURL"]
+    assert not run(event, {}).accepted
+    outcome = run(event, {}, repair=True)
+    assert outcome.accepted
+    assert outcome.repairs == ("missing_schema_url",)
+    assert body(outcome, "Run")["repairs"] == ["missing_schema_url"]
+
+
+@pytest.mark.parametrize(("spare", "accepted"), [(0, True), (-1, False)])
+def test_the_size_limit_refuses_a_message_longer_than_max_bytes(spare: int, accepted: bool) -> None:
+    message = raw(run_event())
+    outcome = run(message, {}, max_bytes=len(message) + spare)
+    assert outcome.accepted is accepted
+    codes = [r["code"] for letter in outcome.dead_letters for r in letter.reasons]
+    assert codes == ([] if accepted else ["too_large"])
+
+
+@pytest.mark.parametrize("event_time", ["2024-05-01t12:00:00z", "2024-05-01T12:00:00Z\n"])
+def test_an_event_time_the_validator_accepts_never_crashes_processing(event_time: str) -> None:
+    outcome = run(run_event(event_time=event_time), {})
+    assert outcome.accepted
+    assert outcome.event_time == T0_MICROS
+
+
+# --- process(): suppression and order independence ------------------------------------------------
+
+def _at(event: dict[str, Any], seconds: int, event_type: str) -> dict[str, Any]:
+    moved = copy.deepcopy(event)
+    moved["eventType"] = event_type
+    moved["eventTime"] = f"2024-05-01T12:{seconds // 60:02d}:{seconds % 60:02d}Z"
+    return moved
+
+
+def test_a_later_event_that_changes_nothing_is_suppressed_and_a_change_is_sent() -> None:
+    state: dict[str, list[int]] = {}
+    start = run(_at(run_event(), 0, "START"), state)
+    assert {"Job", "JobVersion", "Dataset"} <= set(kinds(start))
+
+    same = run(_at(run_event(), 60, "RUNNING"), state)
+    assert same.suppressed > 0
+    assert not {"Job", "JobVersion", "Dataset"} & set(kinds(same))
+
+    new_sql = run_event(facets_of_job={**job_facets(), "sql": facet(
+        "facets/1-1-0/SQLJobFacet.json", query="INSERT INTO c SELECT id FROM a")})
+    changed = run(_at(new_sql, 120, "RUNNING"), state)
+    assert {"Job", "JobVersion"} <= set(kinds(changed))
+    assert body(changed, "JobVersion")["id"] != body(start, "JobVersion")["id"]
+
+
+def _workload() -> list[dict[str, Any]]:
+    """Two runs of a job (the second with a new query), a status-only event, a DatasetEvent."""
+    lineage = facet("facets/1-2-0/ColumnLineageDatasetFacet.json", fields={
+        "id": {"inputFields": [{"namespace": "pg", "name": "a", "field": "id"}]}})
+    symlinks = facet("facets/1-0-1/SymlinksDatasetFacet.json", identifiers=[
+        {"namespace": "hive://metastore", "name": "warehouse.c", "type": "TABLE"}])
+    parent = {"parent": facet("facets/1-1-0/ParentRunFacet.json", **PARENT)}
+    first = run_event(run_facets=parent)
+    done = run_event(run_facets=parent, outputs=[dataset("c", columns=COLUMNS,
+                                                          columnLineage=lineage)])
+    second = run_event(run_id=OTHER_RUN_ID, facets_of_job={**job_facets(), "sql": facet(
+        "facets/1-1-0/SQLJobFacet.json", query="INSERT INTO c SELECT id FROM b")})
+    dataset_event = {"eventTime": "2024-05-01T12:30:00+02:00", "producer": first["producer"],
+                     "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+                                  "#/$defs/DatasetEvent",
+                     "dataset": dataset("c", columns=COLUMNS, symlinks=symlinks)}
+    return [
+        _at(first, 0, "START"), _at(first, 30, "RUNNING"),
+        _at(run_event(inputs=[], outputs=[], run_facets=parent), 45, "RUNNING"),
+        _at(done, 60, "COMPLETE"), _at(second, 600, "START"), _at(second, 900, "FAIL"),
+        dataset_event,
+    ]
+
+
+def _graph(changes: list[Change]) -> dict[tuple[str, str, str], tuple[int, int] | None]:
+    """What the sink would make of ``changes``: min/max times as the state rules define them."""
+    graph: dict[tuple[str, str, str], tuple[int, int] | None] = {}
+    for change in changes:
+        identity = (change.kind, change.key, canonical_json(change.body))
+        rule = state_key(change)[1]
+        first, last = graph.get(identity) or (change.event_time, change.event_time)
+        t = change.event_time
+        graph[identity] = {"once": None, "min": (min(first, t), min(first, t)),
+                           "range": (min(first, t), max(last, t))}[rule]
+    return graph
+
+
+def _sent(events: list[dict[str, Any]], state: dict[str, list[int]]) -> list[Change]:
+    return [change for event in events for change in run(event, state).changes]
+
+
+def test_the_records_sent_describe_the_same_graph_in_any_arrival_order() -> None:
+    events = _workload()
+    expected = _graph(_sent(events, {}))
+    assert {kind for kind, _, _ in expected} == PAYLOAD_KINDS, "the workload covers every kind"
+    shuffled = events[:]
+    random.Random(3).shuffle(shuffled)
+    for order in (events[::-1], shuffled):
+        assert _graph(_sent(order, {})) == expected
+
+
+def test_replaying_committed_events_in_another_order_sends_nothing_new() -> None:
+    state: dict[str, list[int]] = {}
+    events = _workload()
+    _sent(events, state)
+    for order in (events[::-1], [*events[1::2], *events[::2]]):
+        outcomes = [run(event, state) for event in order]
+        assert all(o.duplicate for o in outcomes)
+        assert [c for o in outcomes for c in o.changes] == []
