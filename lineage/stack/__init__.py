@@ -137,7 +137,7 @@ class LocalStack:
             if process.stop():
                 stopped.append(process.name)
                 self.log(f"{process.name}: stopped")
-            else:
+            elif process.name != "prometheus":  # optional: silent when it was never started
                 self.log(f"{process.name}: not running")
         return stopped
 
