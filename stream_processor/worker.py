@@ -147,6 +147,9 @@ class ProcessorWorker:
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            # A killed worker's partitions move to the others after this long without heartbeats.
+            broker_session_timeout=15.0,
+            broker_heartbeat_interval=3.0,
             producer_linger_ms=5,
             producer_max_request_size=8_388_608,  # the broker's message.max.bytes
             web_enabled=False,
@@ -166,8 +169,20 @@ class ProcessorWorker:
 
     async def _agent(self, stream: Any) -> None:
         opts = self.settings.processor
-        async for events in stream.take_events(opts.batch_size, within=opts.batch_seconds):
-            await self.handle_batch(events)
+        # noack_take, not take_events: take_events acks its buffer in a `finally`, so a batch
+        # interrupted by a rebalance or a crash would have its offsets committed unprocessed.
+        # Here an event is acked only once its records are acknowledged and its state written.
+        async for events in stream.noack_take(opts.batch_size, within=opts.batch_seconds):
+            try:
+                await self.handle_batch(events)
+            except Exception as exc:
+                # Unacked events block the commit; stop the worker so that a restart (or another
+                # worker of the group) processes them again from the last commit.
+                log.exception("batch failed; stopping the worker")
+                await self.app.crash(exc)
+                raise
+            for event in events:
+                await stream.ack(event)
 
     async def handle_batch(self, events: Sequence[Any]) -> None:
         """Process, send and wait for acks, then record state (see the module docstring)."""

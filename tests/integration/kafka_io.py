@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from schemas.codec import decode
+from schemas.codec import decode, encode
+from stream_processor.pipeline import process
+from stream_processor.state import Plan
 from stream_processor.versioning import canonical_json
 from tests.conftest import REPO
 
@@ -54,6 +57,7 @@ class PipelineTopics:
             "LINEAGE_PROCESSOR__DATA_DIR": str(data_dir / f"worker-{worker_id}"),
             "LINEAGE_PROCESSOR__METRICS_PORT": "0",
             "LINEAGE_PROCESSOR__BATCH_SIZE": "50",
+            "LINEAGE_PROCESSOR__STORE": os.environ.get("TEST_STORE", "rocksdb"),
         }
 
 
@@ -118,24 +122,50 @@ def publish(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, b
     return count
 
 
-def wait_until_processed(bootstrap: str, topics: PipelineTopics, timeout: float = 180) -> None:
-    """Block until the processor's group has committed every raw message."""
+def progress(bootstrap: str, topics: PipelineTopics) -> tuple[int, int]:
+    """(messages the processor's group has committed, messages on the raw topic)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topics.group,
                          "enable.auto.commit": False})
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            meta = consumer.list_topics(topics.raw, timeout=10).topics[topics.raw]
-            parts = [TopicPartition(topics.raw, p) for p in meta.partitions]
-            committed = consumer.committed(parts, timeout=10)
-            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts]
-            # An empty partition has no committed offset (negative); it is done all the same.
-            if all(max(c.offset, 0) >= end for c, end in zip(committed, ends, strict=True)):
-                return
-            time.sleep(1)
+        meta = consumer.list_topics(topics.raw, timeout=10).topics[topics.raw]
+        parts = [TopicPartition(topics.raw, p) for p in meta.partitions]
+        # An empty or untouched partition has a negative committed offset: count it as 0.
+        committed = sum(max(c.offset, 0) for c in consumer.committed(parts, timeout=10))
+        ends = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
+        return committed, ends
     finally:
         consumer.close()
-    raise AssertionError(f"the processor did not commit all of {topics.raw} in {timeout}s")
+
+
+def wait_until_processed(bootstrap: str, topics: PipelineTopics, timeout: float = 180) -> None:
+    """Block until the processor's group has committed every raw message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        committed, ends = progress(bootstrap, topics)
+        if committed >= ends:
+            return
+        time.sleep(1)
+    committed, ends = progress(bootstrap, topics)
+    raise AssertionError(f"the processor committed {committed} of {ends} messages of "
+                         f"{topics.raw} in {timeout}s\n{_stacks_of_workers(topics.group)}")
+
+
+def _stacks_of_workers(group: str) -> str:
+    """Python stacks of the group's live workers (py-spy, when installed) to explain a stall."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).is_file():
+        return "(install py-spy to see the workers' stacks)"
+    stacks = []
+    for proc in Path("/proc").iterdir():
+        try:
+            environ = (proc / "environ").read_bytes() if proc.name.isdigit() else b""
+            if f"APP_ID={group}".encode() in environ:
+                out = subprocess.run([spy, "dump", "--pid", proc.name], capture_output=True,
+                                     text=True, timeout=60, check=False)
+                stacks.append(out.stdout + out.stderr)
+        except OSError:
+            continue
+    return "\n".join(stacks)
 
 
 def message_count(bootstrap: str, topic: str) -> int:
@@ -178,17 +208,35 @@ def read_topic(bootstrap: str, topic: str) -> list[Any]:
         consumer.close()
 
 
-def fold(messages: Iterable[Any]) -> dict[tuple[str, str], tuple[int, int] | None]:
-    """The graph the change records describe, independent of how many and in which order.
+Folded = dict[tuple[str, str], tuple[int, int] | None]
+
+
+def fold(messages: Iterable[Any]) -> Folded:
+    """The graph the change records on a topic describe (see :func:`fold_records`)."""
+    return fold_records((m.key().decode(), decode(m.value())) for m in messages)
+
+
+def in_process_fold(messages: Iterable[tuple[bytes | None, bytes]]) -> Folded:
+    """What one worker processing ``messages`` in order sends, computed without Kafka."""
+    state: dict[str, list[int]] = {}
+    records = []
+    for _key, value in messages:
+        outcome = process(value, Plan(state), ingested_at=0)
+        outcome.plan.commit()
+        records += [(c.key, decode(encode(c.record(0)))) for c in outcome.changes]
+    return fold_records(records)
+
+
+def fold_records(records: Iterable[tuple[str, dict[str, Any]]]) -> Folded:
+    """The graph change records describe, independent of how many and in which order.
 
     Mirrors the sink's merge rules: versions and facet snapshots keep their earliest time, job
     lineage and run observations their first and last, the rest is a set.
     """
-    graph: dict[tuple[str, str], tuple[int, int] | None] = {}
-    for message in messages:
-        record = decode(message.value())
+    graph: Folded = {}
+    for key, record in records:
         kind, body = record["payload"]
-        identity = (kind, f"{message.key().decode()}|{canonical_json(body)}")
+        identity = (kind, f"{key}|{canonical_json(body)}")
         time_ = record["eventTime"]
         if kind in ("RunIO", "ColumnLineage", "Symlink"):
             graph[identity] = None

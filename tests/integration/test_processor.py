@@ -16,7 +16,9 @@ from tests.integration.kafka_io import (
     PipelineTopics,
     Worker,
     fold,
+    in_process_fold,
     message_count,
+    progress,
     publish,
     read_topic,
     wait_for_group,
@@ -96,6 +98,13 @@ def describe_difference(expected: dict[tuple[str, str], tuple[int, int] | None],
     return "\n".join(lines)
 
 
+def test_an_ordered_run_sends_what_the_in_process_pipeline_computes(
+    reference: dict[tuple[str, str], tuple[int, int] | None],
+    workload: list[tuple[bytes, bytes]],
+) -> None:
+    assert reference == in_process_fold(workload)
+
+
 def test_an_ordered_run_versions_every_job_and_dataset(
     reference: dict[tuple[str, str], tuple[int, int] | None],
 ) -> None:
@@ -149,6 +158,24 @@ def test_two_workers_give_the_same_change_set_as_one(
     assert changes == reference, describe_difference(reference, changes)
     logs = [w.log.read_text() for w in run.workers]
     assert all("Ready" in log for log in logs), "both workers took part"
+
+
+def test_a_worker_joining_mid_stream_loses_nothing_in_the_rebalance(run: Run) -> None:
+    # Big enough that worker 0 is still busy when worker 1 has started and joined.
+    larger = encode_events(synthetic_events(jobs=150, runs_per_job=10, seed=12,
+                                            duplicate_rate=0.0))
+    run.start("0")
+    run.publish(larger)
+    deadline = time.monotonic() + 60
+    while message_count(run.bootstrap, run.topics.changes) < 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run.start("1")  # the group rebalances while worker 0 is busy
+    wait_for_group(run.bootstrap, run.topics.group, members=2)
+    committed, total = progress(run.bootstrap, run.topics)
+    assert committed < total, "the workload is too small: worker 0 finished before the rebalance"
+    changes = run.changes()
+    expected = in_process_fold(larger)
+    assert changes == expected, describe_difference(expected, changes)
 
 
 def test_replaying_the_raw_topic_after_a_restart_sends_no_new_change(
