@@ -7,7 +7,7 @@ logs, pid files, the password) lives in one git-ignored folder, ``.stack/`` by d
 
 >>> from lineage.settings import StackSettings
 >>> stack = LocalStack(StackSettings())
->>> [s.name for s in stack.describe()]   # doctest: +SKIP
+>>> [s.name for s in stack.status()]   # doctest: +SKIP
 ['kafka', 'neo4j']
 """
 
