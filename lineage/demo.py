@@ -14,14 +14,13 @@ stack is up ...
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from lineage.errors import ServiceUnavailable
 from lineage.settings import StackSettings
+from lineage.stack.services import produce_and_read_back
 
 NAMESPACE = "demo://awsome-retail"
 PRODUCER = "https://github.com/openlineage-stream/demo"
@@ -56,52 +55,16 @@ def run_demo(settings: StackSettings, log: Callable[[str], None] = print) -> Non
     event = demo_event(str(uuid.uuid4()))
     raw = json.dumps(event).encode()
     key = f"run:{event['job']['namespace']}/{event['job']['name']}".encode()
-    partition, offset = _publish(settings, key, raw)
+    partition, offset = produce_and_read_back(settings.kafka.bootstrap_servers,
+                                              settings.kafka.raw_topic, raw, key=key)
     log(f"kafka: published the event to {settings.kafka.raw_topic}[{partition}]@{offset}")
-    echoed = _read_back(settings, partition, offset)
-    if echoed != raw:
-        raise ServiceUnavailable("kafka returned different bytes than were published")
     log("kafka: read the same bytes back")
-    upstream = _write_and_read_graph(settings, json.loads(echoed))
+    upstream = _write_and_read_graph(settings, event)
     log("neo4j: wrote the job and its datasets; upstream of market.sales:")
     for line in upstream:
         log(f"  {line}")
     log(f"Neo4j Browser: http://{settings.stack.host}:{settings.stack.http_port}/browser/ "
         f"(user neo4j, password in {settings.state_dir / 'neo4j' / 'password'})")
-
-
-def _publish(settings: StackSettings, key: bytes, value: bytes) -> tuple[int, int]:
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers,
-                         "acks": "all", "enable.idempotence": True, "log_level": 3})
-    result: list[tuple[Any, Any]] = []
-    producer.produce(settings.kafka.raw_topic, value, key=key,
-                     on_delivery=lambda err, msg: result.append((err, msg)))
-    producer.flush(30)
-    if not result:
-        raise ServiceUnavailable("kafka did not acknowledge the event within 30s")
-    err, msg = result[0]
-    if err is not None:
-        raise ServiceUnavailable(f"kafka did not accept the event: {err}")
-    return msg.partition(), msg.offset()
-
-
-def _read_back(settings: StackSettings, partition: int, offset: int) -> bytes:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers,
-                         "group.id": "lineage-demo", "enable.auto.commit": False})
-    try:
-        consumer.assign([TopicPartition(settings.kafka.raw_topic, partition, offset)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None and msg.offset() == offset:
-                return msg.value() or b""
-    finally:
-        consumer.close()
-    raise ServiceUnavailable("kafka did not return the published event within 30s")
 
 
 def _write_and_read_graph(settings: StackSettings, event: dict[str, Any]) -> list[str]:

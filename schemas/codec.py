@@ -73,7 +73,8 @@ def _current_header() -> bytes:
     return MAGIC + _fingerprint(current_schema())
 
 
-def _micros(value: datetime) -> int:
+def micros(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (the records' time unit)."""
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -117,7 +118,7 @@ def decode(message: bytes) -> ChangeRecord:
     # fastavro reads timestamp-micros as datetime; the contract is microseconds.
     for name in ("eventTime", "ingestedAt"):
         if isinstance(decoded.get(name), datetime):
-            decoded[name] = _micros(decoded[name])
+            decoded[name] = micros(decoded[name])
     kind, body = decoded["payload"]
     decoded["payload"] = (kind.rsplit(".", 1)[-1], body)
     return decoded

@@ -36,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from schemas.codec import ChangeRecord
+from schemas.codec import ChangeRecord, micros
 
 DEFINING_JOB_FACETS = ("sql", "sourceCode", "sourceCodeLocation", "jobType")
 TERMINAL_STATES = frozenset({"COMPLETE", "FAIL", "ABORT"})
@@ -63,13 +63,7 @@ def to_micros(timestamp: str) -> int:
     1500000
     """
     parsed = datetime.fromisoformat(timestamp.strip().upper())
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    delta = parsed - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+    return micros(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lineage.errors import StackError
 from lineage.settings import PASSWORD_FILE, LocalStackOptions
@@ -191,47 +192,59 @@ class KafkaService(JvmService):
 
 def kafka_round_trip(bootstrap: str, timeout: float) -> None:
     """Produce one message and read it back; raises StackError when that fails in time."""
-    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    deadline = time.monotonic() + timeout
-    # log_level 0: while the broker starts, librdkafka would print every refused connection.
-    base: dict[str, str | int | float | bool] = {
-        "bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 5000, "log_level": 0,
-    }
     try:
-        admin = AdminClient(base)  # must outlive its futures, or they fail with _DESTROY
-        futures = admin.create_topics(
-            [NewTopic(HEALTH_TOPIC, 1, 1)], request_timeout=timeout
-        )
-        try:
-            futures[HEALTH_TOPIC].result(timeout=timeout)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
-        except TimeoutError as exc:  # concurrent.futures' own, not a KafkaException
-            raise StackError(f"Kafka at {bootstrap} did not create a topic in time") from exc
-        token = uuid.uuid4().hex.encode()
-        delivered: list[int | None] = []
+        admin = AdminClient(_quiet(bootstrap))  # must outlive its futures, or they fail
+        futures = admin.create_topics([NewTopic(HEALTH_TOPIC, 1, 1)], request_timeout=timeout)
+        futures[HEALTH_TOPIC].result(timeout=timeout)
+    except KafkaException as exc:
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise StackError(f"Kafka at {bootstrap} failed a round trip: {exc}") from exc
+    except TimeoutError as exc:  # concurrent.futures' own, not a KafkaException
+        raise StackError(f"Kafka at {bootstrap} did not create a topic in time") from exc
+    produce_and_read_back(bootstrap, HEALTH_TOPIC, uuid.uuid4().hex.encode(), partition=0,
+                          timeout=timeout)
+
+
+def _quiet(bootstrap: str) -> dict[str, str | int | float | bool]:
+    # log_level 0: while the broker starts, librdkafka would print every refused connection.
+    return {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 5000,
+            "log_level": 0}
+
+
+def produce_and_read_back(bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None,
+                          partition: int | None = None, timeout: float = 30) -> tuple[int, int]:
+    """Publish ``value`` (acks=all), read the same bytes back from where Kafka put them.
+
+    Returns (partition, offset); raises StackError when either step fails in time.
+    """
+    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    base = _quiet(bootstrap)
+    delivered: list[tuple[Any, Any]] = []
+    try:
         producer = Producer({**base, "acks": "all"})
-        producer.produce(
-            HEALTH_TOPIC, token, partition=0,
-            on_delivery=lambda err, msg: delivered.append(-1 if err else msg.offset()),
-        )
+        # -1 lets the partitioner choose (by key), as when no partition is given.
+        producer.produce(topic, value, key=key, partition=-1 if partition is None else partition,
+                         on_delivery=lambda err, msg: delivered.append((err, msg)))
         producer.flush(max(0.1, deadline - time.monotonic()))
-        offset = delivered[0] if delivered else None
-        if offset is None or offset < 0:
-            raise StackError(f"Kafka at {bootstrap} did not acknowledge a write in time")
-        consumer = Consumer(
-            {**base, "group.id": "lineage-stack-health", "enable.auto.commit": False}
-        )
+        if not delivered or delivered[0][0] is not None:
+            cause = delivered[0][0] if delivered else "no acknowledgement in time"
+            raise StackError(f"Kafka at {bootstrap} did not accept a write to {topic}: {cause}")
+        where = (delivered[0][1].partition(), delivered[0][1].offset())
+        consumer = Consumer({**base, "group.id": "lineage-read-back", "enable.auto.commit": False})
         try:
-            consumer.assign([TopicPartition(HEALTH_TOPIC, 0, offset)])
+            consumer.assign([TopicPartition(topic, *where)])
             while time.monotonic() < deadline:
                 msg = consumer.poll(0.5)
-                if msg is not None and msg.error() is None and msg.value() == token:
-                    return
+                if msg is not None and msg.error() is None and msg.offset() == where[1]:
+                    if msg.value() != value:
+                        raise StackError(f"Kafka returned other bytes than were written to {topic}")
+                    return where
         finally:
             consumer.close()
     except KafkaException as exc:
