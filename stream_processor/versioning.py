@@ -59,7 +59,7 @@ def to_micros(timestamp: str) -> int:
 
     Accepts what the validator accepts: a lower-case ``t``/``z`` and surrounding white space.
 
-    >>> to_micros("1970-01-01t00:00:01.5z\n")
+    >>> to_micros("1970-01-01t00:00:01.5z\\n")
     1500000
     """
     parsed = datetime.fromisoformat(timestamp.strip().upper())

@@ -44,9 +44,11 @@ class Run:
         self.tmp_path = tmp_path
         self.workers: list[Worker] = []
 
-    def start(self, worker_id: str = "0") -> Worker:
-        worker = Worker(self.topics.env(self.tmp_path, worker_id),
-                        self.tmp_path / f"worker-{worker_id}.log")
+    def start(self, worker_id: str = "0", **options: str) -> Worker:
+        """Start a worker; ``options`` are extra ``LINEAGE_PROCESSOR__<NAME>`` settings."""
+        env = self.topics.env(self.tmp_path, worker_id)
+        env.update({f"LINEAGE_PROCESSOR__{name.upper()}": value for name, value in options.items()})
+        worker = Worker(env, self.tmp_path / f"worker-{worker_id}.log")
         self.workers.append(worker)
         return worker
 
@@ -264,3 +266,27 @@ def test_every_kind_of_bad_input_lands_in_the_dlq_with_a_precise_reason(run: Run
     kept = [m for m in read_topic(run.bootstrap, run.topics.changes)
             if m.key() == b"run:0190b6d2-3c1a-7d1e-9f00-1a2b3c4d5e6f"]
     assert kept, "the event with a bad facet is kept, without that facet"
+
+
+def test_state_past_the_retention_expires_so_an_old_event_replayed_is_processed_again(
+    run: Run,
+) -> None:
+    old = variant()
+    newer = variant(eventTime="2024-05-03T12:00:00Z",
+                    run__runId="0190b6d2-3c1a-7d1e-9f00-aaaaaaaaaaaa")
+    run.start(retention_days="1", expiry_interval_seconds="1")
+
+    def records_of_the_old_run() -> int:
+        run.changes()
+        return sum(m.key() == b"run:0190b6d2-3c1a-7d1e-9f00-1a2b3c4d5e6f"
+                   for m in read_topic(run.bootstrap, run.topics.changes))
+
+    run.publish([(b"daily", old)])
+    sent = records_of_the_old_run()
+    run.publish([(b"daily", old)])
+    assert records_of_the_old_run() == sent, "within the retention the replay is a duplicate"
+    time.sleep(1.5)  # past the expiry interval: the next batch expires what is stale
+    run.publish([(b"daily", newer)])  # eventTime two days on: the old event's state is stale
+    run.changes()
+    run.publish([(b"daily", old)])
+    assert records_of_the_old_run() == 2 * sent, "the old event's state was forgotten"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-import lineage.errors
-import lineage.settings
 from lineage.errors import ConfigError
 from lineage.settings import CommonSettings, StackSettings
 
@@ -107,10 +104,3 @@ def test_an_invalid_port_is_refused(
     monkeypatch.setenv("LINEAGE_STACK__KAFKA_PORT", value)
     with pytest.raises(ValidationError):
         StackSettings()
-
-
-@pytest.mark.parametrize("module", [lineage.errors, lineage.settings])
-def test_the_docstring_examples_run(state_dir: Path, module: object) -> None:
-    result = doctest.testmod(module)  # type: ignore[arg-type]
-    assert result.attempted > 0
-    assert result.failed == 0
