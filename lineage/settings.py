@@ -68,6 +68,9 @@ class KafkaSettings(_Frozen):
     dlq_topic: str = "openlineage.dlq"
     changes_topic: str = "lineage.changes"
     changes_dlq_topic: str = "lineage.changes.dlq"
+    # Used only when a service creates a missing topic; an existing topic keeps its own count.
+    raw_partitions: int = Field(default=6, ge=1)
+    changes_partitions: int = Field(default=6, ge=1)
 
 
 class Neo4jSettings(_Frozen):

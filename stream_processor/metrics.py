@@ -61,3 +61,7 @@ STATE_EXPIRED = Counter(
     "lineage_processor_state_expired_total",
     "Dedup and suppression entries expired past the retention.",
 )
+PARTITIONS_REREAD = Counter(
+    "lineage_processor_partitions_reread_total",
+    "Raw partitions re-read from their commit because it stopped moving with events to go.",
+)

@@ -21,8 +21,6 @@ class ProcessorOptions(BaseModel):
 
     app_id: str = Field(default="lineage-processor", description="also the consumer group")
     worker_id: str = Field(default="0", description="tells workers on one host apart")
-    raw_partitions: int = Field(default=6, ge=1, description="used when creating the raw topic")
-    changes_partitions: int = Field(default=6, ge=1)
     max_event_bytes: int = Field(default=1_048_576, ge=1024)
     repair: bool = False
     retention_days: float = Field(default=7.0, gt=0, description="dedup memory, in eventTime")
@@ -33,6 +31,9 @@ class ProcessorOptions(BaseModel):
     batch_size: int = Field(default=500, ge=1)
     batch_seconds: float = Field(default=0.05, gt=0)
     expiry_interval_seconds: float = Field(default=60.0, gt=0)
+    stall_seconds: float = Field(
+        default=30.0, gt=0,
+        description="a partition with lag whose commit has not moved this long is re-read")
 
 
 class ProcessorSettings(CommonSettings):

@@ -5,7 +5,7 @@ not used; see faust-streaming issues #517 and #323). Each batch goes:
 
 1. process every message against the state (dedup + suppression), in memory;
 2. send its dead letters and change records, and wait until Kafka acknowledged *all* of them
-   (a failed send is retried, never skipped);
+   (:mod:`stream_processor.output`; a failed send is retried, never skipped);
 3. only then write the batch's state entries to the table (changelog-backed), and let Faust
    commit the batch's offsets.
 
@@ -20,25 +20,22 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import time
 import weakref
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import KafkaException, NewTopic
 from faust.streams import _current_event
 
-from lineage.errors import ServiceUnavailable
+from lineage import topics
+from lineage.dead_letters import headers
 from schemas.codec import encode
 from stream_processor import metrics
-from stream_processor.pipeline import DeadLetter, Outcome, process
+from stream_processor.output import OutMessage, Output
+from stream_processor.pipeline import Outcome, process
 from stream_processor.settings import ProcessorSettings
 from stream_processor.state import Plan, Span, stale_keys
 
@@ -49,27 +46,13 @@ SEND_RETRY_SECONDS = 2.0
 
 def ensure_topics(settings: ProcessorSettings) -> int:
     """Create the raw, DLQ and changes topics when missing; returns the raw topic's partitions."""
-    kafka, opts = settings.kafka, settings.processor
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
-    wanted = {
-        kafka.raw_topic: opts.raw_partitions,
-        kafka.dlq_topic: opts.raw_partitions,
-        kafka.changes_topic: opts.changes_partitions,
-    }
-    try:
-        existing = admin.list_topics(timeout=30).topics
-    except KafkaException as exc:
-        raise ServiceUnavailable(f"Kafka at {kafka.bootstrap_servers} did not answer: {exc}",
-                                 hint="is the stack up? `lineage stack status`") from exc
-    missing = [NewTopic(name, count, 1) for name, count in wanted.items() if name not in existing]
-    for name, future in (admin.create_topics(missing) if missing else {}).items():
-        try:
-            future.result(timeout=30)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise ServiceUnavailable(f"cannot create topic {name}: {exc}") from exc
-    topics = admin.list_topics(topic=kafka.raw_topic, timeout=30).topics
-    return len(topics[kafka.raw_topic].partitions)
+    kafka = settings.kafka
+    counts = topics.ensure_topics(kafka.bootstrap_servers, {
+        kafka.raw_topic: kafka.raw_partitions,
+        kafka.dlq_topic: kafka.raw_partitions,
+        kafka.changes_topic: kafka.changes_partitions,
+    })
+    return counts[kafka.raw_topic]
 
 
 class _Overlay(MutableMapping[str, Span]):
@@ -111,21 +94,47 @@ def _as_current(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
-def _dead_letter_headers(letter: DeadLetter, message: Any, app_id: str) -> list[tuple[str, bytes]]:
-    envelope = {
-        "kind": letter.kind,
-        "reasons": list(letter.reasons),
-        "source": {"topic": message.topic, "partition": message.partition,
-                   "offset": message.offset, "timestamp": message.timestamp},
-        "deadAt": datetime.now(UTC).isoformat(),
-        "processor": app_id,
-    }
-    codes = ",".join(dict.fromkeys(str(r["code"]) for r in letter.reasons))
-    return [
-        ("lineage.dlq.kind", letter.kind.encode()),
-        ("lineage.dlq.reasons", codes.encode()),
-        ("lineage.dlq.envelope", json.dumps(envelope).encode()),
-    ]
+class StallGuard:
+    """Finds raw partitions whose committed offset stopped moving while events remain.
+
+    faust-streaming 0.15 has a rebalance race: its fetch loop can finish a batch fetched before
+    the rebalance *after* the seek to the committed offsets, leaving the partition's read offset
+    ahead of the commit. The messages in between are then dropped as "already read" although the
+    stream never got them, and the commit can never pass them (docs/processor.md). Re-reading
+    such a partition from its commit is always safe: what was processed is deduplicated.
+
+    >>> guard = StallGuard(stall_seconds=30)
+    >>> guard.stalled({"p0": 5}, {"p0": 9}, now=0.0), guard.stalled({"p0": 5}, {"p0": 9}, now=31.0)
+    ([], ['p0'])
+    >>> guard.stalled({"p0": 9}, {"p0": 9}, now=70.0)  # caught up: no lag, no stall
+    []
+    """
+
+    def __init__(self, stall_seconds: float) -> None:
+        self.stall_seconds = stall_seconds
+        self.since: dict[Any, tuple[int | None, float]] = {}
+
+    def hold(self, now: float) -> None:
+        """Restart every clock: a batch is in flight, so commits are legitimately waiting."""
+        self.since = {tp: (offset, now) for tp, (offset, _) in self.since.items()}
+
+    def stalled(self, committed: Mapping[Any, int | None], ends: Mapping[Any, int],
+                now: float) -> list[Any]:
+        """Partitions with events to go whose commit has not moved for ``stall_seconds``."""
+        since: dict[Any, tuple[int | None, float]] = {}
+        stalled = []
+        for tp, end in ends.items():
+            offset = committed.get(tp)
+            previous = self.since.get(tp)
+            start = previous[1] if previous is not None and previous[0] == offset else now
+            if (offset or 0) >= end:
+                start = now
+            elif now - start >= self.stall_seconds:
+                stalled.append(tp)
+                start = now  # give the re-read a full period before judging it again
+            since[tp] = (offset, start)
+        self.since = since
+        return stalled
 
 
 class ProcessorWorker:
@@ -157,15 +166,17 @@ class ProcessorWorker:
             value_serializer="raw",
         )
         self.raw = self.app.topic(settings.kafka.raw_topic, partitions=partitions)
-        self.dlq = self.app.topic(settings.kafka.dlq_topic)
-        self.changes = self.app.topic(settings.kafka.changes_topic)
+        self.output = Output(settings.kafka.bootstrap_servers, retry_seconds=SEND_RETRY_SECONDS)
         self.table = self.app.Table(
             "state", partitions=partitions,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )
         self.watermark = 0
         self.next_expiry = time.monotonic() + opts.expiry_interval_seconds
+        self.guard = StallGuard(opts.stall_seconds)
+        self.in_flight = False
         self.app.agent(self.raw, name="process")(self._agent)
+        self.app.timer(interval=min(5.0, opts.stall_seconds / 3))(self.reread_stalled)
 
     async def _agent(self, stream: Any) -> None:
         opts = self.settings.processor
@@ -173,6 +184,7 @@ class ProcessorWorker:
         # interrupted by a rebalance or a crash would have its offsets committed unprocessed.
         # Here an event is acked only once its records are acknowledged and its state written.
         async for events in stream.noack_take(opts.batch_size, within=opts.batch_seconds):
+            self.in_flight = True
             try:
                 await self.handle_batch(events)
             except Exception as exc:
@@ -181,6 +193,8 @@ class ProcessorWorker:
                 log.exception("batch failed; stopping the worker")
                 await self.app.crash(exc)
                 raise
+            finally:
+                self.in_flight = False
             for event in events:
                 await stream.ack(event)
 
@@ -212,28 +226,20 @@ class ProcessorWorker:
             self.expire(latest)
 
     async def _send_all(self, work: list[tuple[Any, Outcome, dict[str, Span]]]) -> None:
-        pending: list[tuple[Any, dict[str, Any]]] = []
-        app_id = self.settings.processor.app_id
+        kafka, app_id = self.settings.kafka, self.settings.processor.app_id
+        messages: list[OutMessage] = []
         for event, outcome, _ in work:
             message = event.message
             ingested = int(message.timestamp * 1_000_000)
-            for letter in outcome.dead_letters:
-                pending.append((self.dlq, {
-                    "key": message.key, "value": message.value,
-                    "headers": _dead_letter_headers(letter, message, app_id)}))
-            for change in outcome.changes:
-                pending.append((self.changes, {"key": change.key.encode(),
-                                               "value": encode(change.record(ingested))}))
-        while pending:
-            futures = [await topic.send(**kwargs) for topic, kwargs in pending]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [item for item, result in zip(pending, results, strict=True)
-                      if isinstance(result, BaseException)]
-            if failed:
-                log.warning("%d of %d sends failed; retrying in %.0fs", len(failed),
-                            len(pending), SEND_RETRY_SECONDS)
-                await asyncio.sleep(SEND_RETRY_SECONDS)
-            pending = failed
+            messages += [OutMessage(kafka.dlq_topic, message.key, message.value, headers(
+                             letter.kind, letter.reasons, topic=message.topic,
+                             partition=message.partition, offset=message.offset,
+                             timestamp=message.timestamp, by=app_id))
+                         for letter in outcome.dead_letters]
+            messages += [OutMessage(kafka.changes_topic, change.key.encode(),
+                                    encode(change.record(ingested)))
+                         for change in outcome.changes]
+        await self.output.send_all(messages)
 
     def _observe(self, outcome: Outcome, now: float, message: Any) -> None:
         metrics.EVENTS_CONSUMED.inc()
@@ -264,6 +270,33 @@ class ProcessorWorker:
                 highwater = consumer.highwater(event.message.tp)
                 metrics.CONSUMER_LAG.labels(str(partition)).set(
                     max(0, highwater - event.message.offset - 1))
+
+    async def reread_stalled(self) -> None:
+        """Seek stalled raw partitions back to their commit (see :class:`StallGuard`)."""
+        consumer = self.app.consumer
+        now = time.monotonic()
+        if self.in_flight:
+            self.guard.hold(now)
+            return
+        raw_topic = self.settings.kafka.raw_topic
+        tps = [tp for tp in consumer.assignment() if tp.topic == raw_topic]
+        if not tps:
+            return
+        try:
+            ends = await consumer.highwaters(*tps)
+        except Exception as exc:  # during a rebalance; the next tick will see
+            log.debug("no end offsets for the stall check: %r", exc)
+            return
+        # Faust keeps no public view of its own commits; this is the one it commits from.
+        own: Mapping[Any, int | None] = consumer._committed_offset  # type: ignore[attr-defined]
+        committed = {tp: own.get(tp) for tp in tps}
+        for tp in self.guard.stalled(committed, ends, now):
+            offset = committed[tp] or 0
+            log.warning("%s[%d]: the commit stayed at %s for %.0fs with events up to %d to go; "
+                        "re-reading from it", tp.topic, tp.partition, committed[tp],
+                        self.guard.stall_seconds, ends[tp])
+            metrics.PARTITIONS_REREAD.inc()
+            await consumer.seek(tp, offset)
 
     def expire(self, latest: dict[int, Any]) -> int:
         """Delete state entries older than the retention, for the partitions in this batch."""

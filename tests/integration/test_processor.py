@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -163,12 +162,6 @@ def test_two_workers_give_the_same_change_set_as_one(
     assert all("Ready" in log for log in logs), "both workers took part"
 
 
-@pytest.mark.skipif(
-    os.environ.get("LINEAGE_TEST_REBALANCE") != "1",
-    reason="reproducer of a known bug (docs/processor.md, issue #3): after a rebalance under "
-    "load a worker can stop consuming with events unacknowledged (about 1 run in 4); nothing is "
-    "lost, but the run stalls. Run it with LINEAGE_TEST_REBALANCE=1",
-)
 def test_a_worker_joining_mid_stream_loses_nothing_in_the_rebalance(run: Run) -> None:
     # Big enough that worker 0 is still busy when worker 1 has started and joined.
     larger = encode_events(synthetic_events(jobs=150, runs_per_job=10, seed=12,
