@@ -174,6 +174,26 @@ def process(
     run_worker(settings, loglevel=loglevel)
 
 
+@app.command("sink")
+@friendly_errors
+def sink(
+    loglevel: Annotated[str, typer.Option(help="log level")] = "warning",
+) -> None:
+    """Run the Neo4j sink: write change records into the lineage graph.
+
+    Example: ``lineage sink`` (start more to share the changes topic's partitions).
+    """
+    import logging
+
+    from sinks.neo4j_sink import run_sink
+    from sinks.settings import SinkSettings
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    # The driver's INFO lines are server notifications such as "constraint already exists".
+    logging.getLogger("neo4j").setLevel(max(logging.WARNING, logging.getLogger().level))
+    run_sink(SinkSettings())
+
+
 def _dead_letters(kind: str | None, reason: str | None) -> list[Any]:
     from stream_processor.dlq import read_dead_letters
 

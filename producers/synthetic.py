@@ -40,10 +40,15 @@ def _columns(rng: random.Random, dataset: str) -> list[dict[str, str]]:
 
 def synthetic_events(
     jobs: int = 100, runs_per_job: int = 2, seed: int = 1,
-    duplicate_rate: float = 0.05, fail_rate: float = 0.05,
+    duplicate_rate: float = 0.05, fail_rate: float = 0.05, namespace: str = NAMESPACE,
 ) -> Iterator[dict[str, Any]]:
-    """The workload's events in eventTime order (duplicates follow their original)."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    """The workload's events in eventTime order (duplicates follow their original).
+
+    Another ``namespace`` gives a workload of its own: other names and other run ids, so that
+    several can share one Kafka and one Neo4j without touching each other.
+    """
+    # The default namespace keeps the historical seed, so its bytes never change.
+    rng = random.Random(seed if namespace == NAMESPACE else f"{seed}|{namespace}")  # noqa: S311
     datasets: list[tuple[str, list[dict[str, str]]]] = []
     for source in range(5):
         name = f"raw.source_{source}"
@@ -66,11 +71,11 @@ def synthetic_events(
             clock += timedelta(seconds=rng.randint(1, 30))
             parent = _facet("1-1-0/ParentRunFacet.json#/$defs/ParentRunFacet", {
                 "run": {"runId": scheduler_run},
-                "job": {"namespace": NAMESPACE, "name": f"scheduler.dag_{run_index}"},
+                "job": {"namespace": namespace, "name": f"scheduler.dag_{run_index}"},
             })
             base = {
                 "run": {"runId": run_id, "facets": {"parent": parent}},
-                "job": {"namespace": NAMESPACE, "name": job_name, "facets": {
+                "job": {"namespace": namespace, "name": job_name, "facets": {
                     "sql": _facet("1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet", {
                         # Synthetic text for the sql facet; never executed anywhere.
                         "query": f"INSERT INTO {outputs[0][0]} SELECT * "  # noqa: S608
@@ -80,13 +85,13 @@ def synthetic_events(
                 "schemaURL": RUN_SCHEMA_URL,
             }
             start = {**base, "eventType": "START", "eventTime": clock.isoformat(),
-                     "inputs": [{"namespace": NAMESPACE, "name": n} for n, _ in inputs],
-                     "outputs": [{"namespace": NAMESPACE, "name": n} for n, _ in outputs]}
+                     "inputs": [{"namespace": namespace, "name": n} for n, _ in inputs],
+                     "outputs": [{"namespace": namespace, "name": n} for n, _ in outputs]}
             clock += timedelta(seconds=rng.randint(5, 600))
             end_type = "FAIL" if rng.random() < fail_rate else "COMPLETE"
             end = {**base, "eventType": end_type, "eventTime": clock.isoformat(),
-                   "inputs": [_dataset(n, cols) for n, cols in inputs],
-                   "outputs": [_dataset(n, cols, _lineage(rng, cols, inputs))
+                   "inputs": [_dataset(namespace, n, cols) for n, cols in inputs],
+                   "outputs": [_dataset(namespace, n, cols, _lineage(rng, namespace, cols, inputs))
                                for n, cols in outputs]}
             for event in (start, end):
                 yield event
@@ -94,23 +99,23 @@ def synthetic_events(
                     yield json.loads(json.dumps(event))
 
 
-def _dataset(name: str, columns: list[dict[str, str]],
+def _dataset(namespace: str, name: str, columns: list[dict[str, str]],
              lineage: dict[str, Any] | None = None) -> dict[str, Any]:
     facets: dict[str, Any] = {"schema": _facet("1-1-1/SchemaDatasetFacet.json#/$defs/"
                                                "SchemaDatasetFacet", {"fields": columns})}
     if lineage:
         facets["columnLineage"] = lineage
-    return {"namespace": NAMESPACE, "name": name, "facets": facets}
+    return {"namespace": namespace, "name": name, "facets": facets}
 
 
-def _lineage(rng: random.Random, columns: list[dict[str, str]],
+def _lineage(rng: random.Random, namespace: str, columns: list[dict[str, str]],
              inputs: list[tuple[str, list[dict[str, str]]]]) -> dict[str, Any]:
     fields = {}
     for column in columns:
         sources = []
         for _ in range(rng.randint(1, 2)):
             name, cols = rng.choice(inputs)
-            sources.append({"namespace": NAMESPACE, "name": name,
+            sources.append({"namespace": namespace, "name": name,
                             "field": rng.choice(cols)["name"],
                             "transformations": [{"type": "DIRECT", "subtype": rng.choice(
                                 ("IDENTITY", "TRANSFORMATION", "AGGREGATION"))}]})

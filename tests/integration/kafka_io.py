@@ -46,12 +46,23 @@ class PipelineTopics:
     def group(self) -> str:
         return f"processor-{self.tag}"
 
+    @property
+    def changes_dlq(self) -> str:
+        return f"changes-dlq-{self.tag}"
+
+    @property
+    def sink_group(self) -> str:
+        return f"sink-{self.tag}"
+
     def env(self, data_dir: Path, worker_id: str = "0") -> dict[str, str]:
         return {
             "LINEAGE_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
             "LINEAGE_KAFKA__RAW_TOPIC": self.raw,
             "LINEAGE_KAFKA__DLQ_TOPIC": self.dlq,
             "LINEAGE_KAFKA__CHANGES_TOPIC": self.changes,
+            "LINEAGE_KAFKA__CHANGES_DLQ_TOPIC": self.changes_dlq,
+            "LINEAGE_SINK__GROUP_ID": self.sink_group,
+            "LINEAGE_SINK__METRICS_PORT": "0",
             "LINEAGE_PROCESSOR__APP_ID": self.group,
             "LINEAGE_PROCESSOR__WORKER_ID": worker_id,
             "LINEAGE_PROCESSOR__DATA_DIR": str(data_dir / f"worker-{worker_id}"),
@@ -62,12 +73,12 @@ class PipelineTopics:
 
 
 class Worker:
-    """A ``lineage process`` child process."""
+    """A ``lineage process`` (or, with ``command="sink"``, ``lineage sink``) child process."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: str = "process") -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lineage", "process", "--loglevel", "info"],
+            [sys.executable, "-m", "lineage", command, "--loglevel", "info"],
             cwd=REPO, env={**os.environ, **env}, stdout=log.open("ab"),
             stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -124,15 +135,30 @@ def publish(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, b
 
 def progress(bootstrap: str, topics: PipelineTopics) -> tuple[int, int]:
     """(messages the processor's group has committed, messages on the raw topic)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topics.group,
+    return group_progress(bootstrap, topics.raw, topics.group)
+
+
+def group_progress(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
+    """(messages ``group`` has committed on ``topic``, messages on ``topic``).
+
+    A topic created moments ago may have no partition leader yet: that is retried for 30 s.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                          "enable.auto.commit": False})
+    deadline = time.monotonic() + 30
     try:
-        meta = consumer.list_topics(topics.raw, timeout=10).topics[topics.raw]
-        parts = [TopicPartition(topics.raw, p) for p in meta.partitions]
-        # An empty or untouched partition has a negative committed offset: count it as 0.
-        committed = sum(max(c.offset, 0) for c in consumer.committed(parts, timeout=10))
-        ends = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
-        return committed, ends
+        while True:
+            try:
+                meta = consumer.list_topics(topic, timeout=10).topics[topic]
+                parts = [TopicPartition(topic, p) for p in meta.partitions]
+                # An empty or untouched partition has a negative committed offset: count it 0.
+                committed = sum(max(c.offset, 0) for c in consumer.committed(parts, timeout=10))
+                ends = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
+                return committed, ends
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         consumer.close()
 

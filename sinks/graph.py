@@ -1,0 +1,352 @@
+"""The graph contract in Cypher: schema migration, and one idempotent UNWIND statement per kind.
+
+Contract: :func:`rows` turns decoded change records (``schemas/lineage_change.v1.avsc``) into
+parameter rows, or raises :class:`ContractViolation` with the reason; :func:`write_batch` applies
+rows inside one managed transaction. Every statement is a merge whose result does not depend on
+how often or in which order records arrive (DESIGN.md, guarantees 2 and 3):
+
+- nodes and relationships are merged on their keys (uniqueness constraints, :data:`SCHEMA`);
+- times keep their earliest (``firstSeen``, ``validFrom``, ``startedAt``) or latest
+  (``lastSeen``, ``endedAt``) value;
+- a value that can differ between records (a node's facets, a run's state) is taken from the
+  record that sorts last by an *order key*: eventTime first, then a content hash, so two
+  records with the same time still resolve the same way whatever their arrival order;
+- ``validTo`` of a job's or dataset's versions is recomputed from all its versions' validFrom.
+
+Every value reaches Neo4j as a query parameter; labels and relationship types are constants.
+
+A conditional update is one ``FOREACH`` (or one ``SET``) clause on purpose: Cypher applies a clause
+to all rows before the next clause, so a ``WITH ... WHERE n.x < row.x`` followed by ``SET n.x``
+would compare every row of a batch with the value from *before* the batch, and the batch's last
+row would win whatever its value.
+
+>>> [row["name"] for row in rows("Dataset", [{"eventTime": 0, "payload": ("Dataset",
+...     {"namespace": "pg", "name": "it's `odd`", "facets": None})}])]
+["it's `odd`"]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from neo4j import Driver, ManagedTransaction
+
+from lineage.errors import LineageError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TERMINAL_STATES = frozenset({"COMPLETE", "FAIL", "ABORT"})
+
+#: Idempotent schema migration, run by the sink at start-up.
+SCHEMA = (
+    "CREATE CONSTRAINT job_key IF NOT EXISTS "
+    "FOR (n:Job) REQUIRE (n.namespace, n.name) IS UNIQUE",
+    "CREATE CONSTRAINT dataset_key IF NOT EXISTS "
+    "FOR (n:Dataset) REQUIRE (n.namespace, n.name) IS UNIQUE",
+    "CREATE CONSTRAINT run_key IF NOT EXISTS FOR (n:Run) REQUIRE n.runId IS UNIQUE",
+    "CREATE CONSTRAINT job_version_key IF NOT EXISTS FOR (n:JobVersion) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT dataset_version_key IF NOT EXISTS "
+    "FOR (n:DatasetVersion) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT field_key IF NOT EXISTS "
+    "FOR (n:Field) REQUIRE (n.namespace, n.dataset, n.name) IS UNIQUE",
+    "CREATE INDEX dataset_name IF NOT EXISTS FOR (n:Dataset) ON (n.name)",
+    "CREATE INDEX job_name IF NOT EXISTS FOR (n:Job) ON (n.name)",
+    "CREATE INDEX run_state IF NOT EXISTS FOR (n:Run) ON (n.state)",
+    "CREATE INDEX field_name IF NOT EXISTS FOR (n:Field) ON (n.name)",
+)
+
+
+def migrate(driver: Driver, database: str | None = None) -> None:
+    """Create the constraints and indexes of :data:`SCHEMA` (idempotent) and wait for them."""
+    with driver.session(database=database) as session:
+        for statement in SCHEMA:
+            session.run(statement).consume()
+        session.run("CALL db.awaitIndexes(300)").consume()
+
+
+class ContractViolation(LineageError):
+    """A change record the graph contract cannot take (it goes to the changes DLQ)."""
+
+
+def _earliest(current: str, new: str) -> str:
+    return f"CASE WHEN {current} IS NULL OR {new} < {current} THEN {new} ELSE {current} END"
+
+
+def _latest(current: str, new: str) -> str:
+    return f"CASE WHEN {current} IS NULL OR {new} > {current} THEN {new} ELSE {current} END"
+
+
+_NODE_FACETS = """
+UNWIND $rows AS row
+MERGE (n:{label} {{namespace: row.namespace, name: row.name}})
+SET n.firstSeen = {first}
+FOREACH (_ IN CASE WHEN row.facets IS NOT NULL
+                    AND (n.facetsOrder IS NULL OR row.order > n.facetsOrder) THEN [1] ELSE [] END |
+  SET n.facets = row.facets, n.facetsOrder = row.order, n.description = row.description)
+"""
+
+STATEMENTS: dict[str, str] = {
+    "Job": _NODE_FACETS.format(label="Job", first=_earliest("n.firstSeen", "row.t")),
+    "Dataset": _NODE_FACETS.format(label="Dataset", first=_earliest("n.firstSeen", "row.t")),
+    "JobVersion": f"""
+UNWIND $rows AS row
+MERGE (v:JobVersion {{id: row.id}})
+SET v.validFrom = {_earliest("v.validFrom", "row.t")},
+    v.jobNamespace = row.jobNamespace, v.jobName = row.jobName,
+    v.definition = row.definition, v.sql = row.sql
+MERGE (j:Job {{namespace: row.jobNamespace, name: row.jobName}})
+MERGE (j)-[:HAS_VERSION]->(v)
+FOREACH (d IN row.inputs |
+  MERGE (ds:Dataset {{namespace: d.namespace, name: d.name}}) MERGE (v)-[:READS]->(ds))
+FOREACH (d IN row.outputs |
+  MERGE (ds:Dataset {{namespace: d.namespace, name: d.name}}) MERGE (v)-[:WRITES]->(ds))
+""",
+    "DatasetVersion": f"""
+UNWIND $rows AS row
+MERGE (v:DatasetVersion {{id: row.id}})
+SET v.validFrom = {_earliest("v.validFrom", "row.t")},
+    v.namespace = row.namespace, v.name = row.name
+MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
+MERGE (d)-[:HAS_VERSION]->(v)
+FOREACH (f IN row.fields |
+  MERGE (fld:Field {{namespace: row.namespace, dataset: row.name, name: f.name}})
+  MERGE (d)-[:HAS_FIELD]->(fld)
+  MERGE (v)-[h:HAS_FIELD]->(fld)
+  SET h.type = f.type, h.ordinal = f.ordinal,
+      h.description = {_latest("h.description", "f.description")})
+FOREACH (runId IN CASE WHEN row.producingRunId IS NULL THEN [] ELSE [row.producingRunId] END |
+  MERGE (r:Run {{runId: runId}}) MERGE (r)-[:WROTE]->(v))
+""",
+    "JobLineage": f"""
+UNWIND $rows AS row
+MERGE (j:Job {{namespace: row.jobNamespace, name: row.jobName}})
+FOREACH (d IN row.inputs |
+  MERGE (ds:Dataset {{namespace: d.namespace, name: d.name}})
+  MERGE (ds)-[e:INPUT_TO]->(j)
+  SET e.firstSeen = {_earliest("e.firstSeen", "row.t")},
+      e.lastSeen = {_latest("e.lastSeen", "row.t")})
+FOREACH (d IN row.outputs |
+  MERGE (ds:Dataset {{namespace: d.namespace, name: d.name}})
+  MERGE (j)-[e:OUTPUT_TO]->(ds)
+  SET e.firstSeen = {_earliest("e.firstSeen", "row.t")},
+      e.lastSeen = {_latest("e.lastSeen", "row.t")})
+""",
+    "Run": f"""
+UNWIND $rows AS row
+MERGE (r:Run {{runId: row.runId}})
+MERGE (j:Job {{namespace: row.jobNamespace, name: row.jobName}})
+MERGE (j)-[:HAS_RUN]->(r)
+SET r.jobNamespace = row.jobNamespace, r.jobName = row.jobName,
+    r.startedAt = CASE WHEN row.eventType = 'START'
+                       THEN {_earliest("r.startedAt", "row.t")} ELSE r.startedAt END,
+    r.endedAt = CASE WHEN row.terminal THEN {_latest("r.endedAt", "row.t")} ELSE r.endedAt END
+FOREACH (id IN CASE WHEN row.jobVersionId IS NULL THEN [] ELSE [row.jobVersionId] END |
+  MERGE (v:JobVersion {{id: id}}) MERGE (r)-[:RAN_AS]->(v))
+FOREACH (p IN CASE WHEN row.parentRunId IS NULL THEN [] ELSE [row] END |
+  MERGE (pr:Run {{runId: p.parentRunId}})
+  MERGE (r)-[:CHILD_OF]->(pr)
+  MERGE (pj:Job {{namespace: p.parentJobNamespace, name: p.parentJobName}})
+  MERGE (pj)-[:HAS_RUN]->(pr)
+  FOREACH (_ IN CASE WHEN pj = j THEN [] ELSE [1] END | MERGE (j)-[:CHILD_OF]->(pj)))
+FOREACH (_ IN CASE WHEN row.rootRunId IS NOT NULL
+                    AND (r.rootRunId IS NULL OR row.rootRunId > r.rootRunId) THEN [1] ELSE [] END |
+  SET r.rootRunId = row.rootRunId, r.rootJobNamespace = row.rootJobNamespace,
+      r.rootJobName = row.rootJobName)
+FOREACH (repair IN row.repairs |
+  SET r.repairs = CASE WHEN repair IN coalesce(r.repairs, []) THEN r.repairs
+                       ELSE [x IN coalesce(r.repairs, []) WHERE x < repair] + repair
+                            + [x IN coalesce(r.repairs, []) WHERE x > repair] END)
+FOREACH (_ IN CASE WHEN r.stateOrder IS NULL OR row.order > r.stateOrder THEN [1] ELSE [] END |
+  SET r.state = row.eventType, r.eventTime = row.t, r.stateOrder = row.order,
+      r.facets = row.facets)
+""",
+    "RunIO": """
+UNWIND $rows AS row
+MERGE (r:Run {runId: row.runId})
+FOREACH (d IN row.inputs |
+  MERGE (ds:Dataset {namespace: d.namespace, name: d.name})
+  MERGE (r)-[e:READ_FROM]->(ds)
+  SET e.facets = CASE WHEN e.facets IS NULL OR d.facets > e.facets THEN d.facets
+                      ELSE e.facets END
+  FOREACH (id IN CASE WHEN d.versionId IS NULL THEN [] ELSE [d.versionId] END |
+    MERGE (v:DatasetVersion {id: id}) MERGE (r)-[:READ]->(v)))
+FOREACH (d IN row.outputs |
+  MERGE (ds:Dataset {namespace: d.namespace, name: d.name})
+  MERGE (r)-[e:WROTE_TO]->(ds)
+  SET e.facets = CASE WHEN e.facets IS NULL OR d.facets > e.facets THEN d.facets
+                      ELSE e.facets END
+  FOREACH (id IN CASE WHEN d.versionId IS NULL THEN [] ELSE [d.versionId] END |
+    MERGE (v:DatasetVersion {id: id}) MERGE (r)-[:WROTE]->(v)))
+""",
+    "ColumnLineage": f"""
+UNWIND $rows AS row
+MERGE (td:Dataset {{namespace: row.targetNamespace, name: row.targetDataset}})
+FOREACH (e IN row.edges |
+  MERGE (sd:Dataset {{namespace: e.sourceNamespace, name: e.sourceDataset}})
+  MERGE (s:Field {{namespace: e.sourceNamespace, dataset: e.sourceDataset, name: e.sourceField}})
+  MERGE (sd)-[:HAS_FIELD]->(s)
+  FOREACH (name IN CASE WHEN e.targetField IS NULL THEN [] ELSE [e.targetField] END |
+    MERGE (t:Field {{namespace: row.targetNamespace, dataset: row.targetDataset, name: name}})
+    MERGE (td)-[:HAS_FIELD]->(t)
+    MERGE (s)-[f:FEEDS {{transformation: e.transformation}}]->(t)
+    SET f.type = e.type, f.subtype = e.subtype,
+        f.description = {_latest("f.description", "e.description")},
+        f.masking = CASE WHEN e.masking IS NULL THEN f.masking
+                         ELSE coalesce(f.masking, false) OR e.masking END)
+  FOREACH (_ IN CASE WHEN e.targetField IS NULL THEN [1] ELSE [] END |
+    MERGE (s)-[a:AFFECTS {{transformation: e.transformation}}]->(td)
+    SET a.type = e.type, a.subtype = e.subtype,
+        a.description = {_latest("a.description", "e.description")},
+        a.masking = CASE WHEN e.masking IS NULL THEN a.masking
+                         ELSE coalesce(a.masking, false) OR e.masking END))
+""",
+    "Symlink": f"""
+UNWIND $rows AS row
+MERGE (a:Dataset {{namespace: row.aliasNamespace, name: row.aliasName}})
+MERGE (d:Dataset {{namespace: row.datasetNamespace, name: row.datasetName}})
+MERGE (a)-[s:SYMLINK_OF]->(d)
+SET s.type = {_latest("s.type", "row.type")}
+""",
+}
+
+#: validTo of every version of the given jobs / datasets: the next version's validFrom.
+VALID_TO = """
+UNWIND $keys AS key
+MATCH (:{label} {{namespace: key.namespace, name: key.name}})-[:HAS_VERSION]->(v:{version})
+WITH key, v ORDER BY v.validFrom, v.id
+WITH key, collect(v) AS versions
+UNWIND range(0, size(versions) - 1) AS i
+WITH versions[i] AS v, CASE WHEN i + 1 < size(versions) THEN versions[i + 1].validFrom END AS next
+SET v.validTo = next
+"""
+
+# Nodes before the relationships that refer to them (fewer lock waits), versions before validTo.
+ORDER = ("Job", "Dataset", "JobVersion", "DatasetVersion", "Run", "JobLineage", "RunIO",
+         "ColumnLineage", "Symlink")
+
+
+def to_datetime(micros: int) -> datetime:
+    """Microseconds since the epoch as an aware UTC datetime (a Neo4j DateTime).
+
+    >>> to_datetime(1_500_000).isoformat()
+    '1970-01-01T00:00:01.500000+00:00'
+    """
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _order(micros: int, content: str | None) -> str:
+    """A key that sorts by time, then by content, the same on every replay."""
+    digest = hashlib.sha256((content or "").encode()).hexdigest()[:16]
+    return f"{micros + 2**62:020d}|{digest}"
+
+
+def _required(body: Mapping[str, Any], *names: str) -> None:
+    for name in names:
+        value = body.get(name)
+        if not isinstance(value, str) or not value:
+            raise ContractViolation(f"{name} must be a non-empty string, got {value!r}")
+
+
+def _refs_ok(refs: Iterable[Mapping[str, Any]]) -> None:
+    for ref in refs:
+        _required(ref, "namespace", "name")
+
+
+def _description(facets: str | None) -> str | None:
+    if facets is None:
+        return None
+    try:
+        documentation = json.loads(facets).get("documentation")
+    except (ValueError, AttributeError) as exc:
+        raise ContractViolation(f"facets is not a JSON object: {exc}") from exc
+    value = documentation.get("description") if isinstance(documentation, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _sql(definition: str | None) -> str | None:
+    if definition is None:
+        return None
+    try:
+        sql = json.loads(definition).get("sql")
+    except (ValueError, AttributeError) as exc:
+        raise ContractViolation(f"definition is not a JSON object: {exc}") from exc
+    query = sql.get("query") if isinstance(sql, dict) else None
+    return query if isinstance(query, str) else None
+
+
+def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameter row of one decoded record of ``kind`` (checked against the contract)."""
+    body: dict[str, Any] = dict(record["payload"][1])
+    time = record["eventTime"]
+    body["t"] = to_datetime(time)
+    if kind in ("Job", "Dataset"):
+        _required(body, "namespace", "name")
+        body["description"] = _description(body["facets"])
+        body["order"] = _order(time, body["facets"])
+    elif kind == "JobVersion":
+        _required(body, "id", "jobNamespace", "jobName")
+        _refs_ok(body["inputs"])
+        _refs_ok(body["outputs"])
+        body["sql"] = _sql(body["definition"])
+    elif kind == "DatasetVersion":
+        _required(body, "id", "datasetNamespace", "datasetName")
+        body["namespace"], body["name"] = body.pop("datasetNamespace"), body.pop("datasetName")
+        for field in body["fields"]:
+            _required(field, "name")
+    elif kind == "JobLineage":
+        _required(body, "jobNamespace", "jobName")
+        _refs_ok(body["inputs"])
+        _refs_ok(body["outputs"])
+    elif kind == "Run":
+        _required(body, "runId", "jobNamespace", "jobName", "eventType")
+        if body["parentRunId"] is not None:
+            _required(body, "parentJobNamespace", "parentJobName")
+        body["terminal"] = body["eventType"] in TERMINAL_STATES
+        # A terminal state wins a tie in time (DESIGN.md, guarantee 3).
+        body["order"] = _order(time, f"{int(body['terminal'])}|{body['eventType']}|"
+                                     f"{body['facets'] or ''}")
+    elif kind == "RunIO":
+        _required(body, "runId")
+        _refs_ok(body["inputs"])
+        _refs_ok(body["outputs"])
+    elif kind == "ColumnLineage":
+        _required(body, "targetNamespace", "targetDataset")
+        edges = []
+        for edge in body["edges"]:
+            _required(edge, "sourceNamespace", "sourceDataset", "sourceField")
+            kind_of = "/".join(p for p in (edge["type"], edge["subtype"]) if p) or "UNKNOWN"
+            edges.append({**edge, "transformation": kind_of})
+        body["edges"] = edges
+    elif kind == "Symlink":
+        _required(body, "aliasNamespace", "aliasName", "datasetNamespace", "datasetName")
+    else:
+        raise ContractViolation(f"unknown record kind {kind!r}")
+    return body
+
+
+def rows(kind: str, records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`row` for each record."""
+    return [row(kind, record) for record in records]
+
+
+def write_batch(tx: ManagedTransaction, batch: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Apply rows grouped by kind (from :func:`row`) in one transaction."""
+    versioned: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+    for kind in ORDER:
+        kind_rows = batch.get(kind)
+        if not kind_rows:
+            continue
+        tx.run(STATEMENTS[kind], rows=kind_rows).consume()
+        if kind == "JobVersion":
+            versioned[("Job", "JobVersion")] |= {(r["jobNamespace"], r["jobName"])
+                                                 for r in kind_rows}
+        elif kind == "DatasetVersion":
+            versioned[("Dataset", "DatasetVersion")] |= {(r["namespace"], r["name"])
+                                                         for r in kind_rows}
+    for (label, version), keys in versioned.items():
+        tx.run(VALID_TO.format(label=label, version=version),
+               keys=[{"namespace": ns, "name": n} for ns, n in sorted(keys)]).consume()

@@ -1,0 +1,244 @@
+"""The Neo4j sink: ``lineage.changes`` -> decode -> batch -> one write transaction -> commit.
+
+Guarantees (DESIGN.md):
+
+- Offsets are committed only after the Neo4j transaction holding the batch's records (and the
+  batch's dead letters) were acknowledged, so a crash at any point re-applies records at most;
+  every write is an idempotent merge (:mod:`sinks.graph`), so re-applying changes nothing.
+- Neo4j down, restarting or answering with transient errors: the batch is retried with
+  exponential backoff, forever, without committing; the sink carries on by itself once Neo4j is
+  back. A wrong password is fatal (retrying cannot fix it).
+- A record that cannot be decoded, breaks the graph contract, or that Neo4j refuses (found by
+  splitting a refused batch in halves until the record is alone) goes to
+  ``lineage.changes.dlq`` with its reason; bad data never stops the sink.
+
+Sinks scale out in one consumer group: each writes serial batches for its partitions.
+
+Example::
+
+    $ lineage sink                                   # runs until Ctrl-C / SIGTERM
+    $ LINEAGE_SINK__BATCH_SIZE=5000 lineage sink
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from neo4j import Driver, GraphDatabase
+from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
+
+from lineage import topics
+from lineage.dead_letters import headers
+from lineage.errors import ConfigError, FatalError
+from schemas.codec import UndecodableRecord, decode
+from sinks import graph, metrics
+from sinks.settings import SinkSettings
+
+log = logging.getLogger("lineage.sink")
+
+Reason = dict[str, str]
+
+# Refusals that say the sink's own statements are wrong, not the record: stop, do not DLQ.
+OWN_FAULTS = ("Neo.ClientError.Statement.SyntaxError", "Neo.ClientError.Statement.ParameterMissing",
+              "Neo.ClientError.Procedure.ProcedureNotFound")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A decoded, contract-checked record and the message it came in."""
+
+    message: Message
+    kind: str
+    row: dict[str, Any]
+
+
+class Neo4jSink:
+    """Consumes change records and writes them to Neo4j (see the module docstring)."""
+
+    def __init__(self, settings: SinkSettings) -> None:
+        self.settings = settings
+        opts = settings.sink
+        self.driver: Driver = GraphDatabase.driver(settings.neo4j.uri, auth=settings.neo4j.auth())
+        kafka = settings.kafka.bootstrap_servers
+        self.consumer = Consumer({
+            "bootstrap.servers": kafka, "group.id": opts.group_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            # Neo4j may be down for a while; leaving the group then only moves partitions.
+            "max.poll.interval.ms": 600_000,
+        })
+        self.producer = Producer({"bootstrap.servers": kafka, "acks": "all",
+                                  "enable.idempotence": True, "linger.ms": 5})
+        self.stopping = False
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Migrate the schema, then consume and write until stopped."""
+        kafka = self.settings.kafka
+        topics.ensure_topics(kafka.bootstrap_servers, {
+            kafka.changes_topic: kafka.changes_partitions, kafka.changes_dlq_topic: 1})
+        self.migrate()
+        self.consumer.subscribe([self.settings.kafka.changes_topic])
+        opts = self.settings.sink
+        try:
+            while not self.stopping and not (should_stop and should_stop()):
+                messages = self.consumer.consume(opts.batch_size, timeout=opts.poll_seconds)
+                batch = []
+                for message in messages:
+                    error = message.error()
+                    if error is None:
+                        batch.append(message)
+                    elif not error.retriable():
+                        log.warning("consumer: %s", error)
+                if batch:
+                    self.handle(batch)
+        finally:
+            self.consumer.close()
+            self.producer.flush(30)
+            self.driver.close()
+
+    def handle(self, batch: Sequence[Message]) -> None:
+        """Decode, write, dead-letter and commit one batch of messages."""
+        items: list[Item] = []
+        dead: list[tuple[Message, Reason]] = []
+        for message in batch:
+            try:
+                record = decode(message.value() or b"")
+                kind = record["payload"][0]
+                items.append(Item(message, kind, graph.row(kind, record)))
+            except UndecodableRecord as exc:
+                dead.append((message, {"code": "undecodable", "message": str(exc)}))
+            except (graph.ContractViolation, KeyError, TypeError, ValueError) as exc:
+                dead.append((message, {"code": "contract", "message": str(exc)}))
+        dead += self.write(items)
+        if dead:
+            self.dead_letter(dead)
+        self.commit(batch)
+        metrics.BATCH_RECORDS.observe(len(batch))
+
+    # -- Neo4j ---------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create the constraints and indexes (idempotent), waiting for Neo4j if needed."""
+        self._retrying(lambda: graph.migrate(self.driver, self.settings.neo4j.database),
+                       "schema migration")
+
+    def write(self, items: list[Item]) -> list[tuple[Message, Reason]]:
+        """Write ``items`` in one transaction; returns those Neo4j refused, with the reason."""
+        if not items:
+            return []
+        try:
+            self._retrying(lambda: self._transaction(items), f"a batch of {len(items)}")
+        except ClientError as exc:
+            if exc.code in OWN_FAULTS:
+                raise FatalError(f"Neo4j refused the sink's statement: {exc.code}: {exc.message}",
+                                 hint="this is a bug in the sink; please report it") from exc
+            if len(items) == 1:
+                return [(items[0].message, {"code": "neo4j_refused",
+                                            "message": f"{exc.code}: {exc.message}"})]
+            half = len(items) // 2
+            return self.write(items[:half]) + self.write(items[half:])
+        for item in items:
+            metrics.RECORDS_WRITTEN.labels(item.kind).inc()
+        return []
+
+    def _transaction(self, items: list[Item]) -> None:
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for item in items:
+            grouped[item.kind].append(item.row)
+        started = time.perf_counter()
+        with self.driver.session(database=self.settings.neo4j.database) as session:
+            session.execute_write(graph.write_batch, grouped)
+        metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
+
+    def _retrying(self, action: Callable[[], None], what: str) -> None:
+        """Run ``action`` until it succeeds or fails for a reason retrying cannot fix."""
+        opts = self.settings.sink
+        delay = opts.retry_initial_seconds
+        while True:
+            try:
+                action()
+                return
+            except AuthError as exc:
+                raise ConfigError(f"Neo4j refused the credentials: {exc.message}",
+                                  hint="check LINEAGE_NEO4J__USER / LINEAGE_NEO4J__PASSWORD"
+                                  ) from exc
+            except (Neo4jError, DriverError, OSError) as exc:
+                if isinstance(exc, ClientError) and not exc.is_retryable():
+                    raise
+                log.warning("Neo4j: %s failed (%s); retrying in %.1fs", what,
+                            getattr(exc, "message", None) or exc, delay)
+                metrics.WRITE_RETRIES.inc()
+                time.sleep(delay)
+                delay = min(delay * 2, opts.retry_max_seconds)
+
+    # -- Kafka ---------------------------------------------------------------------------------
+
+    def dead_letter(self, dead: list[tuple[Message, Reason]]) -> None:
+        """Send dead letters to the changes DLQ and wait until all are acknowledged."""
+        topic = self.settings.kafka.changes_dlq_topic
+        pending = dead
+        while pending:
+            failed: list[tuple[Message, Reason]] = []
+            for message, reason in pending:
+                self.producer.produce(topic, message.value(), message.key(), headers=headers(
+                    "record", [reason], topic=message.topic() or "",
+                    partition=message.partition() or 0, offset=message.offset() or 0,
+                    timestamp=message.timestamp()[1] / 1000, by=self.settings.sink.group_id),
+                    on_delivery=partial(_collect_failure, failed, (message, reason)))
+            while self.producer.flush(10):
+                log.warning("still waiting for Kafka to acknowledge %d dead letters", len(pending))
+            if failed:
+                log.warning("%d dead letters not acknowledged; retrying", len(failed))
+                time.sleep(self.settings.sink.retry_initial_seconds)
+            pending = failed
+        for _, reason in dead:
+            metrics.DEAD_LETTERS.labels(reason["code"]).inc()
+            log.warning("dead letter: %s", reason["message"][:300])
+
+    def commit(self, batch: Sequence[Message]) -> None:
+        """Commit the offsets after ``batch`` (only called once it is in Neo4j)."""
+        ends: dict[tuple[str, int], int] = {}
+        for message in batch:
+            key = (message.topic() or "", message.partition() or 0)
+            ends[key] = max(ends.get(key, 0), (message.offset() or 0) + 1)
+        try:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in ends.items()],
+                                 asynchronous=False)
+            metrics.LAST_COMMIT.set_to_current_time()
+        except KafkaException as exc:
+            # Typically a rebalance moved the partitions: their new owner re-applies the
+            # records, which changes nothing.
+            log.warning("offset commit failed (%s); the records will be applied again", exc)
+
+
+def _collect_failure(failed: list[Any], item: Any, err: Any, _msg: Any) -> None:
+    if err is not None:
+        failed.append(item)
+
+
+def run_sink(settings: SinkSettings) -> None:
+    """Run the sink until SIGTERM/SIGINT (blocks)."""
+    opts = settings.sink
+    if opts.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(opts.metrics_port, addr=opts.metrics_host)
+    sink = Neo4jSink(settings)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        sink.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.warning("sink: %s -> Neo4j %s (group %s)", settings.kafka.changes_topic,
+                settings.neo4j.uri, opts.group_id)
+    sink.run()
