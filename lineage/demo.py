@@ -1,100 +1,162 @@
-"""``lineage demo``: README command 1.
+"""``lineage demo``: README command 1, the whole pipeline end to end on the local stack.
 
-Until the processor and the sink land, the demo proves the foundation end to end: it brings the
-stack up, publishes a real OpenLineage RunEvent to the raw topic with the standard transport's
-key, reads that exact message back from Kafka, writes the job and its datasets to Neo4j with the
-graph contract's labels (parameterised Cypher, idempotent MERGE), and reads the upstream of the
-output dataset back.
+It brings the stack up, starts a stream processor (``lineage process``) and a sink (``lineage
+sink``) as child processes, publishes a small retail pipeline's OpenLineage events to the raw
+topic with the standard Kafka transport's keys, waits until the sink has written them into Neo4j,
+prints the lineage it reads back (job level and column level), and stops the two children.
 
->>> from lineage.settings import StackSettings
->>> run_demo(StackSettings())   # doctest: +SKIP
-stack is up ...
+>>> [e["eventType"] for e in demo_events()]
+['START', 'COMPLETE', 'START', 'COMPLETE']
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from lineage.errors import ServiceUnavailable
 from lineage.settings import StackSettings
-from lineage.stack.services import produce_and_read_back
 
 NAMESPACE = "demo://awsome-retail"
+WAREHOUSE = "postgres://retail-db:5432"
 PRODUCER = "https://github.com/openlineage-stream/demo"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+FACETS = "https://openlineage.io/spec/facets"
+WAIT_SECONDS = 120
 
 
-def demo_event(run_id: str) -> dict[str, Any]:
-    """A small but complete OpenLineage RunEvent: two inputs aggregated into one output."""
+def _dataset(name: str, columns: list[str], lineage: dict[str, list[str]] | None = None,
+             ) -> dict[str, Any]:
+    facets: dict[str, Any] = {"schema": {
+        "_producer": PRODUCER,
+        "_schemaURL": f"{FACETS}/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+        "fields": [{"name": c, "type": "decimal(18,2)" if c == "amount" else "string"}
+                   for c in columns]}}
+    if lineage:
+        facets["columnLineage"] = {
+            "_producer": PRODUCER,
+            "_schemaURL": f"{FACETS}/1-2-0/ColumnLineageDatasetFacet.json#/$defs/"
+                          "ColumnLineageDatasetFacet",
+            "fields": {target: {"inputFields": [
+                {"namespace": WAREHOUSE, "name": source.rsplit(".", 1)[0],
+                 "field": source.rsplit(".", 1)[1],
+                 "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION"}]}
+                for source in sources]} for target, sources in lineage.items()}}
+    return {"namespace": WAREHOUSE, "name": name, "facets": facets}
 
-    def dataset(name: str) -> dict[str, Any]:
-        return {"namespace": "postgres://retail-db:5432", "name": name}
 
-    return {
-        "eventType": "COMPLETE",
-        "eventTime": datetime.now(UTC).isoformat(),
-        "run": {"runId": run_id},
-        "job": {"namespace": NAMESPACE, "name": "sales_rollup"},
-        "inputs": [dataset("market.retail_sales"), dataset("market.online_sales")],
-        "outputs": [dataset("market.sales")],
-        "producer": PRODUCER,
-        "schemaURL": SCHEMA_URL,
-    }
+def demo_events(now: datetime | None = None) -> list[dict[str, Any]]:
+    """Two jobs, each run once: retail + online sales -> market.sales -> reports.daily_sales."""
+    start = (now or datetime.now(UTC)) - timedelta(minutes=10)
+    retail = _dataset("market.retail_sales", ["store_id", "day", "amount"])
+    online = _dataset("market.online_sales", ["order_id", "day", "amount"])
+    sales = _dataset("market.sales", ["day", "amount"], {
+        "day": ["market.retail_sales.day", "market.online_sales.day"],
+        "amount": ["market.retail_sales.amount", "market.online_sales.amount"]})
+    report = _dataset("reports.daily_sales", ["day", "amount"], {
+        "day": ["market.sales.day"], "amount": ["market.sales.amount"]})
+    events = []
+    for offset, (job, inputs, outputs) in enumerate((
+            ("sales_rollup", [retail, online], [sales]),
+            ("daily_report", [sales], [report]))):
+        run_id = str(uuid.uuid4())
+        for minutes, event_type in ((offset * 4, "START"), (offset * 4 + 3, "COMPLETE")):
+            events.append({
+                "eventType": event_type,
+                "eventTime": (start + timedelta(minutes=minutes)).isoformat(),
+                "run": {"runId": run_id},
+                "job": {"namespace": NAMESPACE, "name": job},
+                "inputs": inputs, "outputs": outputs,
+                "producer": PRODUCER, "schemaURL": SCHEMA_URL,
+            })
+    return events
+
+
+@contextmanager
+def _pipeline(state_dir: Path, log: Callable[[str], None]) -> Iterator[None]:
+    """A processor and a sink as child processes, stopped (SIGTERM) on the way out."""
+    folder = state_dir / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    children = []
+    try:
+        for command in ("process", "sink"):
+            with (folder / f"{command}.log").open("ab") as out:
+                child = subprocess.Popen(  # our own CLI, same interpreter
+                    [sys.executable, "-m", "lineage", command], stdout=out,
+                    stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True)
+            children.append(child)
+            log(f"{command}: started (pid {child.pid}, log {folder / (command + '.log')})")
+        yield
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 def run_demo(settings: StackSettings, log: Callable[[str], None] = print) -> None:
-    """Stack up, then a verified Kafka round trip and Neo4j write/read of one event."""
+    """Stack up, processor + sink, publish the demo events, print what the graph says."""
+    from confluent_kafka import Producer
+    from neo4j import GraphDatabase
+
     from lineage.stack import LocalStack
+    from producers.synthetic import transport_key
 
     seconds = LocalStack(settings, log=log).up()
     log(f"stack is up ({seconds:.1f}s)")
     settings = StackSettings()  # re-read: `up` may just have written the connection file
-    event = demo_event(str(uuid.uuid4()))
-    raw = json.dumps(event).encode()
-    key = f"run:{event['job']['namespace']}/{event['job']['name']}".encode()
-    partition, offset = produce_and_read_back(settings.kafka.bootstrap_servers,
-                                              settings.kafka.raw_topic, raw, key=key)
-    log(f"kafka: published the event to {settings.kafka.raw_topic}[{partition}]@{offset}")
-    log("kafka: read the same bytes back")
-    upstream = _write_and_read_graph(settings, event)
-    log("neo4j: wrote the job and its datasets; upstream of market.sales:")
-    for line in upstream:
-        log(f"  {line}")
+    events = demo_events()
+    with _pipeline(settings.state_dir, log), GraphDatabase.driver(
+            settings.neo4j.uri, auth=settings.neo4j.auth()) as driver:
+        producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers,
+                             "acks": "all", "enable.idempotence": True})
+        for event in events:
+            producer.produce(settings.kafka.raw_topic, json.dumps(event).encode(),
+                             key=transport_key(event))
+        if producer.flush(30):
+            raise ServiceUnavailable("Kafka did not acknowledge the demo events")
+        log(f"kafka: published {len(events)} OpenLineage events to {settings.kafka.raw_topic}")
+        last_run = events[-1]["run"]["runId"]
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not driver.execute_query(
+                "MATCH (r:Run {runId: $id, state: 'COMPLETE'})-[:WROTE]->() RETURN r",
+                id=last_run, database_=settings.neo4j.database).records:
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"the demo events did not reach Neo4j within {WAIT_SECONDS}s",
+                    hint=f"see the logs in {settings.state_dir / 'demo'}")
+            time.sleep(1)
+        log("neo4j: the processor and the sink wrote the lineage graph")
+        for line in _lineage_lines(driver, settings.neo4j.database):
+            log(f"  {line}")
     log(f"Neo4j Browser: http://{settings.stack.host}:{settings.stack.http_port}/browser/ "
         f"(user neo4j, password in {settings.state_dir / 'neo4j' / 'password'})")
 
 
-def _write_and_read_graph(settings: StackSettings, event: dict[str, Any]) -> list[str]:
-    from neo4j import GraphDatabase
-
-    write = """
-    MERGE (j:Job {namespace: $job.namespace, name: $job.name})
-    WITH j
-    UNWIND $inputs AS i
-    MERGE (d:Dataset {namespace: i.namespace, name: i.name})
-    MERGE (d)-[r:INPUT_TO]->(j)
-      ON CREATE SET r.firstSeen = $time
-    SET r.lastSeen = $time
-    WITH DISTINCT j
-    UNWIND $outputs AS o
-    MERGE (d:Dataset {namespace: o.namespace, name: o.name})
-    MERGE (j)-[r:OUTPUT_TO]->(d)
-      ON CREATE SET r.firstSeen = $time
-    SET r.lastSeen = $time
-    """
-    read = """
-    MATCH (src:Dataset)-[:INPUT_TO]->(j:Job)
-          -[:OUTPUT_TO]->(out:Dataset {namespace: $ns, name: $name})
-    RETURN src.name AS source, j.name AS job, out.name AS output ORDER BY source
-    """
-    output = event["outputs"][0]
-    with GraphDatabase.driver(settings.neo4j.uri, auth=settings.neo4j.auth()) as driver:
-        driver.execute_query(write, job=event["job"], inputs=event["inputs"],
-                             outputs=event["outputs"], time=event["eventTime"],
-                             database_=settings.neo4j.database)
-        records, _, _ = driver.execute_query(read, ns=output["namespace"], name=output["name"],
-                                             database_=settings.neo4j.database)
-    return [f"{r['source']} -> {r['job']} -> {r['output']}" for r in records]
+def _lineage_lines(driver: Any, database: str) -> list[str]:
+    jobs, _, _ = driver.execute_query(
+        "MATCH (src:Dataset)-[:INPUT_TO]->(j:Job)-[:OUTPUT_TO]->(out:Dataset) "
+        "WHERE j.namespace = $ns "
+        "RETURN src.name AS source, j.name AS job, out.name AS output ORDER BY output, source",
+        ns=NAMESPACE, database_=database)
+    columns, _, _ = driver.execute_query(
+        "MATCH p = (src:Field)-[:FEEDS*1..4]->(:Field {namespace: $ns, dataset: $dataset, "
+        "name: $field}) WHERE NOT ()-[:FEEDS]->(src) "
+        "RETURN [f IN nodes(p) | f.dataset + '.' + f.name] AS path ORDER BY path",
+        ns=WAREHOUSE, dataset="reports.daily_sales", field="amount", database_=database)
+    return ([f"{r['source']} -> {r['job']} -> {r['output']}" for r in jobs]
+            + ["column lineage of reports.daily_sales.amount:"]
+            + ["  " + " -> ".join(r["path"]) for r in columns])
