@@ -238,10 +238,10 @@ def to_datetime(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
-def _order(micros: int, content: str | None) -> str:
-    """A key that sorts by time, then by content, the same on every replay."""
+def _order(micros: int, content: str | None, rank: int = 0) -> str:
+    """A key that sorts by time, then by ``rank``, then by content, the same on every replay."""
     digest = hashlib.sha256((content or "").encode()).hexdigest()[:16]
-    return f"{micros + 2**62:020d}|{digest}"
+    return f"{micros + 2**62:020d}|{rank}|{digest}"
 
 
 def _required(body: Mapping[str, Any], *names: str) -> None:
@@ -256,26 +256,16 @@ def _refs_ok(refs: Iterable[Mapping[str, Any]]) -> None:
         _required(ref, "namespace", "name")
 
 
-def _description(facets: str | None) -> str | None:
-    if facets is None:
+def _inner_string(text: str | None, what: str, facet: str, key: str) -> str | None:
+    """``text[facet][key]`` of a JSON object text, when that is a string."""
+    if text is None:
         return None
     try:
-        documentation = json.loads(facets).get("documentation")
+        inner = json.loads(text).get(facet)
     except (ValueError, AttributeError) as exc:
-        raise ContractViolation(f"facets is not a JSON object: {exc}") from exc
-    value = documentation.get("description") if isinstance(documentation, dict) else None
+        raise ContractViolation(f"{what} is not a JSON object: {exc}") from exc
+    value = inner.get(key) if isinstance(inner, dict) else None
     return value if isinstance(value, str) else None
-
-
-def _sql(definition: str | None) -> str | None:
-    if definition is None:
-        return None
-    try:
-        sql = json.loads(definition).get("sql")
-    except (ValueError, AttributeError) as exc:
-        raise ContractViolation(f"definition is not a JSON object: {exc}") from exc
-    query = sql.get("query") if isinstance(sql, dict) else None
-    return query if isinstance(query, str) else None
 
 
 def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,13 +275,14 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
     body["t"] = to_datetime(time)
     if kind in ("Job", "Dataset"):
         _required(body, "namespace", "name")
-        body["description"] = _description(body["facets"])
+        body["description"] = _inner_string(body["facets"], "facets", "documentation",
+                                            "description")
         body["order"] = _order(time, body["facets"])
     elif kind == "JobVersion":
         _required(body, "id", "jobNamespace", "jobName")
         _refs_ok(body["inputs"])
         _refs_ok(body["outputs"])
-        body["sql"] = _sql(body["definition"])
+        body["sql"] = _inner_string(body["definition"], "definition", "sql", "query")
     elif kind == "DatasetVersion":
         _required(body, "id", "datasetNamespace", "datasetName")
         body["namespace"], body["name"] = body.pop("datasetNamespace"), body.pop("datasetName")
@@ -307,8 +298,8 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
             _required(body, "parentJobNamespace", "parentJobName")
         body["terminal"] = body["eventType"] in TERMINAL_STATES
         # A terminal state wins a tie in time (DESIGN.md, guarantee 3).
-        body["order"] = _order(time, f"{int(body['terminal'])}|{body['eventType']}|"
-                                     f"{body['facets'] or ''}")
+        body["order"] = _order(time, f"{body['eventType']}|{body['facets'] or ''}",
+                               rank=int(body["terminal"]))
     elif kind == "RunIO":
         _required(body, "runId")
         _refs_ok(body["inputs"])
