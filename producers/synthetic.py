@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from producers.emitter import message_key
+
 PRODUCER = "https://github.com/openlineage-stream/synthetic"
 RUN_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 FACET_PRODUCER = {"_producer": PRODUCER}
@@ -125,11 +127,8 @@ def _lineage(rng: random.Random, namespace: str, columns: list[dict[str, str]],
 
 
 def transport_key(event: dict[str, Any]) -> bytes:
-    """The key the OpenLineage Kafka transport gives a run event: ``run:<ns>/<job>`` of the
-    root job, else of the parent job, else of the event's own job."""
-    parent = ((event.get("run") or {}).get("facets") or {}).get("parent") or {}
-    job = (parent.get("root") or {}).get("job") or parent.get("job") or event["job"]
-    return f"run:{job['namespace']}/{job['name']}".encode()
+    """The key the OpenLineage Kafka transport gives ``event`` (see producers.emitter)."""
+    return message_key(event).encode()
 
 
 def encode_events(events: Iterator[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
