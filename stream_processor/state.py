@@ -33,9 +33,10 @@ again, which the idempotent sink absorbs.
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableMapping
-from typing import Literal
+from typing import Literal, TypeVar
 
 Rule = Literal["once", "min", "range"]
+K = TypeVar("K")
 Span = list[int]
 
 
@@ -71,8 +72,8 @@ class Plan:
         return written
 
 
-def stale_keys(items: Iterable[tuple[str, Span]], watermark: int,
-               retention_micros: int) -> list[str]:
+def stale_keys(items: Iterable[tuple[K, Span]], watermark: int,
+               retention_micros: int) -> list[K]:
     """Keys of entries last seen more than ``retention_micros`` before ``watermark``."""
     cutoff = watermark - retention_micros
     return [key for key, span in items if span[1] < cutoff]

@@ -201,13 +201,18 @@ class ProcessorWorker:
     async def handle_batch(self, events: Sequence[Any]) -> None:
         """Process, send and wait for acks, then record state (see the module docstring)."""
         opts = self.settings.processor
-        overlay = _Overlay(self.table)
+        # State is per partition: the table looks a key up in the store of the *current
+        # event's* partition, and the batch's own decisions must not cross partitions either,
+        # or what a worker sends would depend on how batches happen to mix partitions.
+        overlays: dict[int, _Overlay] = {}
         work: list[tuple[Any, Outcome, dict[str, Span]]] = []
         for event in events:
             message = event.message
-            outcome = process(event.value or b"", Plan(overlay),
-                              ingested_at=int(message.timestamp * 1_000_000),
-                              repair=opts.repair, max_bytes=opts.max_event_bytes)
+            overlay = overlays.setdefault(message.partition, _Overlay(self.table))
+            with _as_current(event):
+                outcome = process(event.value or b"", Plan(overlay),
+                                  ingested_at=int(message.timestamp * 1_000_000),
+                                  repair=opts.repair, max_bytes=opts.max_event_bytes)
             work.append((event, outcome, outcome.plan.commit()))
         await self._send_all(work)
         now = time.time()
@@ -303,11 +308,13 @@ class ProcessorWorker:
         retention = int(self.settings.processor.retention_days * 86_400 * 1_000_000)
         # Entries are [first, last, partition]; only partitions with an event in this batch
         # can be written to (Faust needs that event as the changelog partition).
-        local = ((key, value) for key, value in self.table.items() if value[2] in latest)
+        # The same key may live in several partitions' state; each entry says which it is in.
+        local = (((key, value[2]), value) for key, value in self.table.items()
+                 if value[2] in latest)
         stale = stale_keys(local, self.watermark, retention)
-        for key in stale:
-            with _as_current(latest[self.table[key][2]]):
-                del self.table[key]
+        for key, partition in stale:
+            with _as_current(latest[partition]):
+                self.table.pop(key, None)
         metrics.STATE_EXPIRED.inc(len(stale))
         return len(stale)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from lineage.settings import StackSettings
 from schemas.codec import decode, encode
 from stream_processor.pipeline import process
 from stream_processor.state import Plan
@@ -94,6 +95,53 @@ class Worker:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class Pipeline:
+    """Processor workers and sinks on one test's own topics, started and stopped by the test."""
+
+    def __init__(self, stack: StackSettings, tmp_path: Path) -> None:
+        self.bootstrap = stack.kafka.bootstrap_servers
+        self.topics = PipelineTopics(self.bootstrap)
+        self.tmp_path = tmp_path
+        self.services: list[Worker] = []
+
+    def start(self, command: str = "process", worker_id: str = "0", **env: str) -> Worker:
+        """Start ``lineage <command>``; ``env`` adds settings (``LINEAGE_SINK__BATCH_SIZE=...``)."""
+        name = f"worker-{worker_id}" if command == "process" else command
+        worker = Worker({**self.topics.env(self.tmp_path, worker_id), **env},
+                        self.tmp_path / f"{name}.log", command)
+        self.services.append(worker)
+        return worker
+
+    def publish(self, messages: list[tuple[bytes | None, bytes]]) -> None:
+        publish(self.bootstrap, self.topics.raw, messages)
+
+    def changes(self) -> Folded:
+        """Once the processor committed every raw message: the change set it sent, folded."""
+        wait_until_processed(self.bootstrap, self.topics)
+        return fold(read_topic(self.bootstrap, self.topics.changes))
+
+    def sink_progress(self) -> tuple[int, int]:
+        return group_progress(self.bootstrap, self.topics.changes, self.topics.sink_group)
+
+    def wait_in_graph(self, timeout: float = 240) -> None:
+        """Block until the processor committed every raw message and the sink every change."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            committed, ends = progress(self.bootstrap, self.topics)
+            written, changes = self.sink_progress()
+            if committed >= ends and written >= changes:
+                return
+            time.sleep(1)
+        logs = "\n".join(f"--- {w.log.name}\n{w.log.read_text()[-3000:]}" for w in self.services)
+        raise AssertionError(f"the pipeline did not finish in {timeout}s: processor "
+                             f"{progress(self.bootstrap, self.topics)}, sink "
+                             f"{self.sink_progress()}\n{logs}")
+
+    def stop(self) -> None:
+        for worker in self.services:
+            worker.stop()
 
 
 def wait_for_group(bootstrap: str, group: str, members: int, timeout: float = 120) -> None:

@@ -13,16 +13,13 @@ import pytest
 from lineage.settings import StackSettings
 from producers.synthetic import encode_events, synthetic_events
 from tests.integration.kafka_io import (
-    PipelineTopics,
-    Worker,
+    Pipeline,
     fold,
     in_process_fold,
     message_count,
     progress,
-    publish,
     read_topic,
     wait_for_group,
-    wait_until_processed,
 )
 
 WORKLOAD = {"jobs": 25, "runs_per_job": 3, "seed": 11}
@@ -34,46 +31,9 @@ def workload() -> list[tuple[bytes, bytes]]:
     return encode_events(synthetic_events(**WORKLOAD, duplicate_rate=0.0))
 
 
-class Run:
-    """One processor deployment on its own topics, started and stopped by the test."""
-
-    def __init__(self, stack: StackSettings, tmp_path: Path) -> None:
-        self.bootstrap = stack.kafka.bootstrap_servers
-        self.topics = PipelineTopics(self.bootstrap)
-        self.tmp_path = tmp_path
-        self.workers: list[Worker] = []
-
-    def start(self, worker_id: str = "0", **options: str) -> Worker:
-        """Start a worker; ``options`` are extra ``LINEAGE_PROCESSOR__<NAME>`` settings."""
-        env = self.topics.env(self.tmp_path, worker_id)
-        env.update({f"LINEAGE_PROCESSOR__{name.upper()}": value for name, value in options.items()})
-        worker = Worker(env, self.tmp_path / f"worker-{worker_id}.log")
-        self.workers.append(worker)
-        return worker
-
-    def publish(self, messages: list[tuple[bytes | None, bytes]]) -> None:
-        publish(self.bootstrap, self.topics.raw, messages)
-
-    def changes(self) -> dict[tuple[str, str], tuple[int, int] | None]:
-        wait_until_processed(self.bootstrap, self.topics)
-        return fold(read_topic(self.bootstrap, self.topics.changes))
-
-    def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-
-
 @pytest.fixture
-def run(stack: StackSettings, tmp_path: Path) -> Iterator[Run]:
-    deployment = Run(stack, tmp_path)
-    yield deployment
-    deployment.stop()
-
-
-@pytest.fixture
-def second_run(stack: StackSettings, tmp_path: Path) -> Iterator[Run]:
-    deployment = Run(stack, tmp_path / "second")
-    (tmp_path / "second").mkdir()
+def run(stack: StackSettings, tmp_path: Path) -> Iterator[Pipeline]:
+    deployment = Pipeline(stack, tmp_path)
     yield deployment
     deployment.stop()
 
@@ -82,7 +42,7 @@ def second_run(stack: StackSettings, tmp_path: Path) -> Iterator[Run]:
 def reference(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory,
               workload: list[tuple[bytes, bytes]]) -> dict[tuple[str, str], tuple[int, int] | None]:
     """The change set of one worker processing the workload in order, once."""
-    deployment = Run(stack, tmp_path_factory.mktemp("reference"))
+    deployment = Pipeline(stack, tmp_path_factory.mktemp("reference"))
     deployment.start()
     deployment.publish(list(workload))
     try:
@@ -120,7 +80,7 @@ def test_an_ordered_run_versions_every_job_and_dataset(
 
 
 def test_duplicates_and_shuffled_order_give_the_same_change_set_as_an_ordered_run(
-    run: Run, workload: list[tuple[bytes, bytes]],
+    run: Pipeline, workload: list[tuple[bytes, bytes]],
     reference: dict[tuple[str, str], tuple[int, int] | None],
 ) -> None:
     messy = list(workload) + random.Random(5).sample(workload, k=len(workload) // 3)
@@ -131,7 +91,7 @@ def test_duplicates_and_shuffled_order_give_the_same_change_set_as_an_ordered_ru
 
 
 def test_a_worker_killed_with_sigkill_mid_stream_loses_nothing_after_a_restart(
-    run: Run, workload: list[tuple[bytes, bytes]],
+    run: Pipeline, workload: list[tuple[bytes, bytes]],
     reference: dict[tuple[str, str], tuple[int, int] | None],
 ) -> None:
     worker = run.start()
@@ -147,31 +107,31 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_nothing_after_a_restart(
 
 
 def test_two_workers_give_the_same_change_set_as_one(
-    run: Run, workload: list[tuple[bytes, bytes]],
+    run: Pipeline, workload: list[tuple[bytes, bytes]],
     reference: dict[tuple[str, str], tuple[int, int] | None],
 ) -> None:
-    run.start("0")
-    run.start("1")
+    run.start(worker_id="0")
+    run.start(worker_id="1")
     # Data that arrives while the group rebalances is a different test; here both share it.
     wait_for_group(run.bootstrap, run.topics.group, members=2)
     time.sleep(3)  # table recovery after the assignment
     run.publish(workload)
     changes = run.changes()
     assert changes == reference, describe_difference(reference, changes)
-    logs = [w.log.read_text() for w in run.workers]
+    logs = [w.log.read_text() for w in run.services]
     assert all("Ready" in log for log in logs), "both workers took part"
 
 
-def test_a_worker_joining_mid_stream_loses_nothing_in_the_rebalance(run: Run) -> None:
+def test_a_worker_joining_mid_stream_loses_nothing_in_the_rebalance(run: Pipeline) -> None:
     # Big enough that worker 0 is still busy when worker 1 has started and joined.
     larger = encode_events(synthetic_events(jobs=150, runs_per_job=10, seed=12,
                                             duplicate_rate=0.0))
-    run.start("0")
+    run.start(worker_id="0")
     run.publish(larger)
     deadline = time.monotonic() + 60
     while message_count(run.bootstrap, run.topics.changes) < 200 and time.monotonic() < deadline:
         time.sleep(0.2)
-    run.start("1")  # the group rebalances while worker 0 is busy
+    run.start(worker_id="1")  # the group rebalances while worker 0 is busy
     wait_for_group(run.bootstrap, run.topics.group, members=2)
     committed, total = progress(run.bootstrap, run.topics)
     assert committed < total, "the workload is too small: worker 0 finished before the rebalance"
@@ -181,7 +141,7 @@ def test_a_worker_joining_mid_stream_loses_nothing_in_the_rebalance(run: Run) ->
 
 
 def test_replaying_the_raw_topic_after_a_restart_sends_no_new_change(
-    run: Run, workload: list[tuple[bytes, bytes]],
+    run: Pipeline, workload: list[tuple[bytes, bytes]],
 ) -> None:
     worker = run.start()
     run.publish(workload[:60])
@@ -228,7 +188,7 @@ BAD_INPUTS = {
 }
 
 
-def test_every_kind_of_bad_input_lands_in_the_dlq_with_a_precise_reason(run: Run) -> None:
+def test_every_kind_of_bad_input_lands_in_the_dlq_with_a_precise_reason(run: Pipeline) -> None:
     bad_facet = json.loads(variant())
     bad_facet["run"]["facets"] = {"nominalTime": {
         "_producer": "https://example.com", "_schemaURL": "https://openlineage.io/spec/facets/"
@@ -262,12 +222,12 @@ def test_every_kind_of_bad_input_lands_in_the_dlq_with_a_precise_reason(run: Run
 
 
 def test_state_past_the_retention_expires_so_an_old_event_replayed_is_processed_again(
-    run: Run,
+    run: Pipeline,
 ) -> None:
     old = variant()
     newer = variant(eventTime="2024-05-03T12:00:00Z",
                     run__runId="0190b6d2-3c1a-7d1e-9f00-aaaaaaaaaaaa")
-    run.start(retention_days="1", expiry_interval_seconds="1")
+    run.start(LINEAGE_PROCESSOR__RETENTION_DAYS="1", LINEAGE_PROCESSOR__EXPIRY_INTERVAL_SECONDS="1")
 
     def records_of_the_old_run() -> int:
         run.changes()

@@ -22,54 +22,7 @@ from producers.synthetic import encode_events, synthetic_events
 from schemas.codec import encode
 from sinks.graph import EPOCH
 from tests.integration.graph_io import delete_namespace, describe, snapshot
-from tests.integration.kafka_io import (
-    PipelineTopics,
-    Worker,
-    group_progress,
-    progress,
-    publish,
-    read_topic,
-)
-
-
-class Pipeline:
-    """A processor and a sink on topics of their own, for one namespace of events."""
-
-    def __init__(self, stack: StackSettings, tmp_path: Path) -> None:
-        self.bootstrap = stack.kafka.bootstrap_servers
-        self.topics = PipelineTopics(self.bootstrap)
-        self.tmp_path = tmp_path
-        self.services: list[Worker] = []
-
-    def start(self, command: str, **env: str) -> Worker:
-        """Start ``lineage <command>``; ``env`` adds settings, e.g. LINEAGE_SINK__BATCH_SIZE."""
-        worker = Worker({**self.topics.env(self.tmp_path), **env},
-                        self.tmp_path / f"{command}.log", command)
-        self.services.append(worker)
-        return worker
-
-    def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
-        publish(self.bootstrap, self.topics.raw, messages)
-
-    def sink_progress(self) -> tuple[int, int]:
-        return group_progress(self.bootstrap, self.topics.changes, self.topics.sink_group)
-
-    def wait_in_graph(self, timeout: float = 240) -> None:
-        """Block until the processor committed every raw message and the sink every change."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            committed, ends = progress(self.bootstrap, self.topics)
-            if committed >= ends and self.sink_progress()[0] >= self.sink_progress()[1]:
-                return
-            time.sleep(1)
-        logs = "\n".join(f"--- {w.log.name}\n{w.log.read_text()[-3000:]}" for w in self.services)
-        raise AssertionError(f"the pipeline did not finish in {timeout}s: processor "
-                             f"{progress(self.bootstrap, self.topics)}, sink "
-                             f"{self.sink_progress()}\n{logs}")
-
-    def stop(self) -> None:
-        for worker in self.services:
-            worker.stop()
+from tests.integration.kafka_io import Pipeline, read_topic
 
 
 @pytest.fixture
