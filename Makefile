@@ -9,9 +9,10 @@ demo: setup
 	.venv/bin/lineage demo
 
 ## README command 2: set up and run the whole test suite (unit, then integration on the real stack).
-## The tests also check the Prometheus integration, so their setup installs Prometheus too.
+## The tests also check the Prometheus integration and harvest a real PostgreSQL's query history,
+## so their setup installs Prometheus and PostgreSQL too.
 test:
-	@deploy/local/bootstrap.sh --with-prometheus
+	@deploy/local/bootstrap.sh --with-prometheus --with-postgresql
 	.venv/bin/python -m pytest tests/unit tests/integration
 
 lint: setup

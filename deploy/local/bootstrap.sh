@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # One setup step for both README commands: system tools (Java 17, Maven; Prometheus with
-# --with-prometheus or LINEAGE_STACK__WITH_PROMETHEUS=true), the .venv with the project and its dev
-# extras, and the Kafka + Neo4j jars from Maven Central.
+# --with-prometheus or LINEAGE_STACK__WITH_PROMETHEUS=true; PostgreSQL's server, for the SQL
+# harvester's tests, with --with-postgresql), the .venv with the project and its dev extras, and
+# the Kafka + Neo4j jars from Maven Central.
 # A second run is fast: pip runs only when pyproject.toml changed, Maven only when a pom changed.
 set -euo pipefail
 with_prometheus=${LINEAGE_STACK__WITH_PROMETHEUS:-false}
+with_postgresql=false
 for arg in "$@"; do
   case "$arg" in
     --with-prometheus) with_prometheus=true ;;
-    *) printf 'usage: %s [--with-prometheus]\n' "$0" >&2; exit 2 ;;
+    --with-postgresql) with_postgresql=true ;;
+    *) printf 'usage: %s [--with-prometheus] [--with-postgresql]\n' "$0" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname "$0")/../.."
@@ -33,6 +36,11 @@ command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jr
 command -v mvn >/dev/null || missing+=(maven)
 if [ "$with_prometheus" = true ] && ! command -v prometheus >/dev/null; then
   missing+=(prometheus)
+fi
+# Debian keeps the server's programs in /usr/lib/postgresql/<version>/bin, off the PATH.
+if [ "$with_postgresql" = true ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+    && ! command -v initdb >/dev/null; then
+  missing+=(postgresql)
 fi
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
