@@ -25,8 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from stream_processor.state import Plan, Rule
-from stream_processor.validation import DroppedFacet, Reason, validate
-from stream_processor.versioning import Change, changes_for, content_id, to_micros
+from stream_processor.validation import DroppedFacet, Reason, encoded_facet, validate
+from stream_processor.versioning import (
+    Change,
+    Prepared,
+    changes_for,
+    content_id,
+    event_content_id,
+    to_micros,
+)
 
 DEFAULT_MAX_BYTES = 1_048_576
 
@@ -66,27 +73,34 @@ class Outcome:
     suppressed: int = 0
 
 
-def dedup_key(event: dict[str, Any], dropped: tuple[DroppedFacet, ...] = ()) -> str:
+def dedup_key(event: dict[str, Any], dropped: tuple[DroppedFacet, ...] = (),
+              prepared: Prepared | None = None) -> str:
     """The identity of an event: its canonical JSON with eventTime normalised to UTC micros.
 
     Facets the validator dropped are part of it: an event that differs only in a bad facet is
-    not a duplicate, so that facet still reaches the DLQ.
+    not a duplicate, so that facet still reaches the DLQ. (``event_content_id`` is
+    ``content_id`` with the datasets' canonical facets worked out once, in ``prepared``.)
     """
     content = {**event, "eventTime": to_micros(event["eventTime"])}
     if dropped:
         content["__dropped"] = [[d.pointer, d.value] for d in dropped]
-    return "x|" + content_id(content)
+    return "x|" + event_content_id(content, prepared)
 
 
 def state_key(change: Change) -> tuple[str, Rule]:
-    """The state entry and rule that decide whether ``change`` is worth sending."""
+    """The state entry and rule that decide whether ``change`` is worth sending.
+
+    The content id comes from ``change.content`` when versioning worked it out already (once
+    per distinct content), else it is computed here; either way it is the same id.
+    """
     prefix, rule = _RULES[change.kind]
     body = change.body
-    if prefix == "f":
-        return f"f|{change.key}|{content_id(body['facets'])}", rule
     if prefix == "v":
         return f"v|{body['id']}", rule
-    return f"{prefix}|{content_id(body)}", rule
+    known = change.content
+    if prefix == "f":
+        return f"f|{change.key}|{content_id(body['facets']) if known is None else known}", rule
+    return f"{prefix}|{content_id(body) if known is None else known}", rule
 
 
 def process(raw: bytes, plan: Plan, *, ingested_at: int, repair: bool = False,
@@ -101,7 +115,11 @@ def process(raw: bytes, plan: Plan, *, ingested_at: int, repair: bool = False,
     outcome.accepted = True
     outcome.repairs = result.repairs
     outcome.event_time = to_micros(event["eventTime"])
-    if not plan.wants(dedup_key(event, result.dropped_facets), outcome.event_time, "once"):
+    # The validator encoded the event's standard facets for its memo; versioning keys its own
+    # memos with the same bytes (nothing changes the event in between).
+    prepared = Prepared(encoded_facet)
+    if not plan.wants(dedup_key(event, result.dropped_facets, prepared), outcome.event_time,
+                      "once"):
         outcome.duplicate = True
         return outcome
     for dropped in result.dropped_facets:
@@ -109,7 +127,16 @@ def process(raw: bytes, plan: Plan, *, ingested_at: int, repair: bool = False,
             {**reason.as_dict(), "pointer": reason.pointer or dropped.pointer, "facet": dropped.key}
             for reason in dropped.reasons
         )))
-    for change in changes_for(event, result.repairs):
+    try:
+        changes = changes_for(event, result.repairs, prepared)
+    except Exception as exc:  # a bug here must not stop the worker on every restart
+        plan.pending.clear()  # not processed: a replay after the fix must not be a duplicate
+        outcome.accepted = False
+        outcome.dead_letters = [DeadLetter("event", ({
+            "code": "internal_error", "pointer": "",
+            "message": f"the processor could not version this valid event: {exc!r}"[:500]},))]
+        return outcome
+    for change in changes:
         key, rule = state_key(change)
         if plan.wants(key, change.event_time, rule):
             outcome.changes.append(change)

@@ -46,6 +46,7 @@ __all__ = [
     "ReasonCode",
     "RepairCode",
     "ValidationResult",
+    "encoded_facet",
     "validate",
 ]
 
@@ -168,6 +169,7 @@ def validate(raw: bytes, *, max_bytes: int = 1_048_576, repair: bool = False) ->
     >>> repaired.event["eventTime"], repaired.repairs
     ('2024-05-01T12:00:00Z', ('event_time_without_offset',))
     """
+    _encoded.clear()
     if len(raw) > max_bytes:
         return _refused(
             Reason("too_large", "", f"the message has {len(raw)} bytes; the limit is {max_bytes}")
@@ -589,6 +591,22 @@ class _SchemaCompiler:
             self._recursive[uri] = uri in seen
         return self._recursive[uri]
 
+    def reaches_recursion(self, schema: Mapping[str, Any], base: str) -> bool:
+        """Whether checking ``schema`` can recurse (it reaches a recursive definition), so that
+        how deep its checker goes depends on how deeply the value nests."""
+        seen: set[str] = set()
+        todo = [_absolute(ref, base) for ref in _refs_in(schema)]
+        while todo:
+            uri = todo.pop()
+            if uri in seen:
+                continue
+            seen.add(uri)
+            if self._is_recursive(uri):
+                return True
+            document_id = uri.partition("#")[0]
+            todo += [_absolute(ref, document_id) for ref in _refs_in(self.resolve(uri))]
+        return False
+
     def _merge(self, schema: Mapping[str, Any], base: str, into: _Merged) -> None:
         unknown = schema.keys() - _KEYWORDS - _ANNOTATIONS
         if unknown:
@@ -852,6 +870,122 @@ _PLACE_OF_BASE: Final[dict[str, _Place]] = {
 }
 
 
+_Verdict = tuple[tuple[ReasonCode, str, str], ...] | None
+"""What a standard facet's check found: (code, pointer below the facet, message) per problem,
+or None when the facet is valid."""
+
+_MEMO_ENTRIES: Final = 65_536
+_MEMO_BYTES: Final = 64 << 20
+_MEMO_FACET_BYTES: Final = 256 << 10
+_MEMO_NESTING: Final = 100
+_facet_encoder: Final = msgspec.json.Encoder()
+
+
+class _VerdictMemo:
+    """Verdicts of the standard facet checkers, by checker and facet JSON bytes.
+
+    The same facets arrive again and again (a dataset's schema in every event that reads it, a
+    job's sql in every run), so each distinct facet is checked once. The key is msgspec's encoding
+    of the decoded value, which tells apart everything a check can tell apart (key order, 1 and
+    1.0, true and 1).
+
+    Bounded by entries and key bytes, as a segmented LRU: a new verdict waits in a first-in
+    first-out probation segment and moves to the protected segment (least recently used out
+    first) when it is asked for again, so facets seen once (a run's own column lineage) do not
+    push out those that repeat. Facets over ``_MEMO_FACET_BYTES`` are not remembered.
+
+    A checker that can recurse (nested schema fields, subset conditions) hits Python's recursion
+    limit on a deep enough facet, at a depth that depends on the caller's stack; its verdicts
+    are only remembered for facets with at most ``_MEMO_NESTING`` objects and arrays, far too
+    shallow to reach the limit from any caller, so a remembered verdict is the one a fresh check
+    would give anywhere.
+    """
+
+    __slots__ = ("kept", "kept_size", "new", "new_size", "recursive")
+
+    def __init__(self) -> None:
+        self.recursive: set[_Check] = set()
+        self.new: dict[tuple[_Check, bytes], _Verdict] = {}
+        self.kept: dict[tuple[_Check, bytes], _Verdict] = {}
+        self.new_size = self.kept_size = 0
+
+    def get(self, key: tuple[_Check, bytes]) -> Any:
+        """The verdict remembered for ``key``, or ``_MISSING``."""
+        kept = self.kept
+        found = kept.pop(key, _MISSING)
+        if found is not _MISSING:
+            kept[key] = found  # the most recently used last
+            return found
+        found = self.new.pop(key, _MISSING)
+        if found is _MISSING:
+            return found
+        self.new_size -= len(key[1])
+        while kept and (len(kept) >= _MEMO_ENTRIES // 2
+                        or self.kept_size + len(key[1]) > _MEMO_BYTES // 2):
+            self.kept_size -= len(next(iter(kept))[1])
+            del kept[next(iter(kept))]
+        kept[key] = found
+        self.kept_size += len(key[1])
+        return found
+
+    def put(self, key: tuple[_Check, bytes], verdict: _Verdict) -> None:
+        raw = key[1]
+        if len(raw) > _MEMO_FACET_BYTES or (
+            key[0] in self.recursive and raw.count(b"{") + raw.count(b"[") > _MEMO_NESTING
+        ):
+            return
+        new = self.new
+        while new and (len(new) >= _MEMO_ENTRIES // 2
+                       or self.new_size + len(raw) > _MEMO_BYTES // 2):
+            self.new_size -= len(next(iter(new))[1])
+            del new[next(iter(new))]
+        new[key] = verdict
+        self.new_size += len(raw)
+
+    def clear(self) -> None:
+        self.new.clear()
+        self.kept.clear()
+        self.new_size = self.kept_size = 0
+
+
+_VERDICTS: Final = _VerdictMemo()
+
+
+_encoded: dict[int, tuple[Any, bytes]] = {}
+"""The JSON bytes of the standard facets checked during the latest validate() call, by id (the
+entry holds the facet, so its id stays its own)."""
+
+
+def encoded_facet(facet: Any) -> bytes | None:
+    """msgspec's JSON encoding of ``facet``, if the latest validate() call encoded it (a
+    standard facet of the event it returned); versioning keys its memos with it."""
+    found = _encoded.get(id(facet))
+    return found[1] if found is not None and found[0] is facet else None
+
+
+def _facet_verdict(check: _Check, facet: Any) -> _Verdict:
+    """The verdict of ``check`` on a standard facet, remembered per distinct facet content."""
+    key: tuple[_Check, bytes] | None = None
+    with contextlib.suppress(TypeError, ValueError, OverflowError, RecursionError):
+        key = (check, _facet_encoder.encode(facet))
+    if key is not None:
+        _encoded[id(facet)] = (facet, key[1])
+        found = _VERDICTS.get(key)
+        if found is not _MISSING:
+            return found  # type: ignore[no-any-return]
+    # Called here, as before the memo, so the checker runs at the same stack depth as before.
+    try:
+        errors = check(facet)
+    except RecursionError:
+        # Recursive facet schemas (nested schema fields, subset conditions) let a message nest
+        # deeper than Python recurses; that facet cannot be vouched for, the event still can.
+        return (("too_deep", "", "the facet is nested too deeply to be checked"),)
+    verdict = tuple((e.code, e.pointer(""), e.message) for e in errors) if errors else None
+    if key is not None:
+        _VERDICTS.put(key, verdict)
+    return verdict
+
+
 class _Spec(NamedTuple):
     bases: dict[_Place, _Check]
     """What every facet at a place must be (the core schema's RunFacet, JobFacet, ...)."""
@@ -878,6 +1012,8 @@ def _load_spec(directory: Path) -> _Spec:
             if not places:
                 raise ValueError(f"facet {key!r} of {document_id} extends no OpenLineage facet")
             check = compiler.compile([(schema, document_id)], f"{document_id} {key}")
+            if compiler.reaches_recursion(schema, document_id):
+                _VERDICTS.recursive.add(check)
             for place in places:
                 if key in standard[place]:
                     raise ValueError(f"two standard {place} facets are called {key!r}")
@@ -1086,17 +1222,18 @@ class _EventCheck:
             return
         standard = _SPEC.standard[place]
         base = _SPEC.bases[place]
-        bad: list[tuple[str, list[_Err]]] = []
+        bad: list[tuple[str, tuple[tuple[ReasonCode, str, str], ...]]] = []
         for key, value in facets.items():
             check = standard.get(key)
             if check is not None:
-                if errors := _facet_errors(check, value):
-                    bad.append((key, errors))
+                if verdict := _facet_verdict(check, value):
+                    bad.append((key, verdict))
             elif out is not None and (errors := base(value)):
                 out.extend(_reasons(errors, f"{pointer}/{name}{_token(key)}"))
-        for key, errors in bad:
+        for key, verdict in bad:
             facet_pointer = f"{pointer}/{name}{_token(key)}"
-            reasons = tuple(_reasons(errors, facet_pointer))
+            reasons = tuple(Reason(code, facet_pointer + below, message)
+                            for code, below, message in verdict)
             self.dropped.append(DroppedFacet(key, facet_pointer, facets.pop(key), reasons))
 
     def _drop_elsewhere(self, event: dict[str, Any], kinds: list[EventKind]) -> None:
@@ -1131,15 +1268,6 @@ _KIND_CHECKS: Final[dict[EventKind, Callable[[_EventCheck, dict[str, Any]], list
     "job": _EventCheck.job_event,
     "dataset": _EventCheck.dataset_event,
 }
-
-
-def _facet_errors(check: _Check, facet: Any) -> _Errs:
-    try:
-        return check(facet)
-    except RecursionError:
-        # Recursive facet schemas (nested schema fields, subset conditions) let a message nest
-        # deeper than Python recurses; that facet cannot be vouched for, the event still can.
-        return [_Err("too_deep", "the facet is nested too deeply to be checked")]
 
 
 # ---------------------------------------------------------------------------------------------

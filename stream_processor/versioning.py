@@ -11,9 +11,9 @@ Versions are content-addressed:
   without their ``_producer``/``_schemaURL``). An event with neither inputs nor outputs makes no
   job version, so it can never make lineage look empty (guarantee 4).
 - **DatasetVersion** id = hash(dataset namespace, name, schema fields (name, type), and the
-  producing run for an output). An input makes a version only when it carries a schema; an output
-  makes one when it carries a schema or the run has completed, so a START without a schema does
-  not add an empty version before the real one.
+  producing run for an output). Reading a dataset makes no version (DESIGN.md); an output makes
+  one when it carries a schema or the run COMPLETEd, so neither a START nor a failed run without a
+  schema adds an empty version; a DatasetEvent with a schema makes one.
 
 >>> event = {"eventType": "COMPLETE", "eventTime": "2024-05-01T10:00:00Z",
 ...          "run": {"runId": "3f0a3b5e-8a0e-4c5b-9d1e-0f6a7b8c9d0e"},
@@ -27,19 +27,19 @@ Versions are content-addressed:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from schemas.codec import ChangeRecord, micros
 
 DEFINING_JOB_FACETS = ("sql", "sourceCode", "sourceCodeLocation", "jobType")
-TERMINAL_STATES = frozenset({"COMPLETE", "FAIL", "ABORT"})
 
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -54,10 +54,12 @@ def content_id(value: Any) -> str:
     return hashlib.sha256(_encoder.encode(value)).hexdigest()[:32]
 
 
+@lru_cache(maxsize=1024)
 def to_micros(timestamp: str) -> int:
     """RFC 3339 time to microseconds since the epoch (UTC); finer digits are truncated.
 
     Accepts what the validator accepts: a lower-case ``t``/``z`` and surrounding white space.
+    Recent times are remembered: the pipeline asks for each event's time more than once.
 
     >>> to_micros("1970-01-01t00:00:01.5z\\n")
     1500000
@@ -68,12 +70,21 @@ def to_micros(timestamp: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One change record with the Kafka key it is sent under (the node it belongs to)."""
+    """One change record with the Kafka key it is sent under (the node it belongs to).
+
+    ``body`` may share parts (schema fields, column edges, dataset references) with the changes
+    of other events with the same content: read it, do not change it. ``content`` is the content
+    id under which the processor's state records this observation (see
+    ``stream_processor.pipeline.state_key``): that of ``body["facets"]`` for a Job or Dataset, the
+    version id for a JobVersion or DatasetVersion, that of the whole body for the other kinds;
+    None when it was not worked out along the way.
+    """
 
     key: str
     kind: str
     body: dict[str, Any]
     event_time: int
+    content: str | None = field(default=None, compare=False, repr=False)
 
     def key_and_payload(self) -> tuple[str, tuple[str, dict[str, Any]]]:
         return self.key, (self.kind, self.body)
@@ -93,7 +104,9 @@ def dataset_key(namespace: str, name: str) -> str:
 
 
 def _facets_json(facets: Any) -> str | None:
-    return canonical_json(facets) if isinstance(facets, Mapping) and facets else None
+    if not facets:
+        return None
+    return canonical_json(facets) if type(facets) is dict or isinstance(facets, Mapping) else None
 
 
 def _without_meta(facet: Any) -> Any:
@@ -108,7 +121,11 @@ def schema_fields(dataset: Mapping[str, Any]) -> list[dict[str, Any]]:
 
     The result is shared between calls for equal schemas: read it, do not change it.
     """
-    schema = (dataset.get("facets") or {}).get("schema")
+    return _schema_fields_of(dataset.get("facets") or {})
+
+
+def _schema_fields_of(facets: Any) -> list[dict[str, Any]]:
+    schema = facets.get("schema")
     fields = schema.get("fields") if isinstance(schema, Mapping) else None
     if not isinstance(fields, list) or not fields:
         return []
@@ -125,12 +142,14 @@ def _flatten_fields(raw: bytes) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def walk(items: Any, prefix: str) -> None:
-        for item in items if isinstance(items, list) else ():
-            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+        # Freshly decoded JSON: its objects are exactly dicts, its arrays lists, its texts strs.
+        for item in items if type(items) is list else ():
+            if type(item) is not dict or type(item.get("name")) is not str:
                 continue
             name = prefix + item["name"]
-            out.append({"name": name, "type": _str_or_none(item.get("type")),
-                        "description": _str_or_none(item.get("description")),
+            kind, description = item.get("type"), item.get("description")
+            out.append({"name": name, "type": kind if type(kind) is str else None,
+                        "description": description if type(description) is str else None,
                         "ordinal": len(out)})
             walk(item.get("fields"), name + ".")
 
@@ -139,7 +158,7 @@ def _flatten_fields(raw: bytes) -> list[dict[str, Any]]:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -164,30 +183,380 @@ def job_version_id(namespace: str, name: str, inputs: list[tuple[str, str]],
                        "definition": definition})
 
 
-def changes_for(event: Mapping[str, Any], repairs: tuple[str, ...] = ()) -> list[Change]:
-    """Every change record ``event`` (already validated) implies."""
-    return list(_changes(event, repairs))
+# ---------------------------------------------------------------------------------------------
+# What is worked out once per distinct content. A job's runs carry the same job facets, inputs
+# and outputs again and again, and a dataset the same facets in every event that reads it: the
+# records and content ids they imply are pure functions of that content, remembered in bounded
+# memos keyed by the content's JSON bytes (msgspec's encoding of the decoded value, which tells
+# apart all that the records could tell apart: key order, 1 and 1.0, true and 1).
+# ---------------------------------------------------------------------------------------------
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
-def _changes(event: Mapping[str, Any], repairs: tuple[str, ...]) -> Iterator[Change]:
+class _Memo(Generic[_K, _V]):
+    """A bounded memo: a segmented LRU, by entries and by (estimated) bytes.
+
+    What is new waits in a first-in-first-out probation segment; what is asked for again moves
+    to the protected segment, least recently used out first. So content seen once (a run's own
+    column lineage) cannot push out content that repeats (the schema of a dataset read by every
+    run). Entries above ``largest`` bytes are never remembered.
+    """
+
+    __slots__ = ("kept", "kept_bytes", "kept_entries", "kept_size", "largest", "new",
+                 "new_bytes", "new_entries", "new_size")
+
+    def __init__(self, entries: int, size: int, largest: int = 256 << 10) -> None:
+        self.new_entries, self.new_bytes = max(1, entries // 2), max(1, size // 2)
+        self.kept_entries, self.kept_bytes = entries - self.new_entries, size - self.new_bytes
+        self.largest = largest
+        self.new: dict[_K, tuple[_V, int]] = {}
+        self.kept: dict[_K, tuple[_V, int]] = {}
+        self.new_size = self.kept_size = 0
+
+    def get(self, key: _K) -> _V | None:
+        kept = self.kept
+        found = kept.pop(key, None)
+        if found is not None:
+            kept[key] = found  # the most recently used last
+            return found[0]
+        found = self.new.pop(key, None)
+        if found is None:
+            return None
+        self.new_size -= found[1]
+        while kept and (len(kept) >= self.kept_entries
+                        or self.kept_size + found[1] > self.kept_bytes):
+            self.kept_size -= kept.pop(next(iter(kept)))[1]
+        kept[key] = found
+        self.kept_size += found[1]
+        return found[0]
+
+    def put(self, key: _K, value: _V, size: int) -> _V:
+        """Remember ``value`` for ``key``; ``size`` estimates the bytes both hold."""
+        if size > self.largest:
+            return value
+        new = self.new
+        while new and (len(new) >= self.new_entries or self.new_size + size > self.new_bytes):
+            self.new_size -= new.pop(next(iter(new)))[1]
+        new[key] = (value, size)
+        self.new_size += size
+        return value
+
+    def __len__(self) -> int:
+        return len(self.new) + len(self.kept)
+
+    def clear(self) -> None:
+        self.new.clear()
+        self.kept.clear()
+        self.new_size = self.kept_size = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _JobContent:
+    """What a job's facets imply, whatever the run."""
+
+    facets_json: str | None
+    facets_id: str
+    definition: dict[str, Any]
+    definition_json: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _JobLineage:
+    """What a job's facets and datasets imply: its version and its lineage edges."""
+
+    version_id: str
+    inputs: list[dict[str, str]]
+    outputs: list[dict[str, str]]
+    lineage_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _DatasetContent:
+    """What a dataset's namespace, name and facets imply, whatever the event."""
+
+    facets_json: str | None
+    facets_id: str
+    facets_canonical: bytes
+    """The canonical JSON of the facets (``{}`` when there are none)."""
+    fields: list[dict[str, Any]]
+    version_prefix: bytes
+    """The canonical JSON of the version content up to the producing run (see version_id)."""
+    read_version_id: str | None
+    """The version id without producing run (that of an input); None without fields."""
+    symlinks: list[tuple[dict[str, Any], str]]
+    column_lineage: tuple[dict[str, Any], str] | None
+
+    def version_id(self, producing_run: str | None) -> str:
+        """``dataset_version_id(namespace, name, fields, producing_run)``, from the prefix."""
+        if producing_run is None and self.read_version_id is not None:
+            return self.read_version_id
+        raw = self.version_prefix + _encoder.encode(producing_run) + b"}"
+        return hashlib.sha256(raw).hexdigest()[:32]
+
+
+# Sizes are estimates of the bytes an entry holds: its key and what was worked out (a dataset's
+# canonical facets and records take about four times its JSON, shared schema fields aside).
+_jobs: _Memo[tuple[str, str, bytes], _JobContent] = _Memo(16_384, 32 << 20)
+_LineageKey = tuple[str, str, bytes, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+_lineages: _Memo[_LineageKey, _JobLineage] = _Memo(16_384, 32 << 20)
+_datasets: _Memo[tuple[str, str, tuple[tuple[str, bytes], ...]], _DatasetContent] = _Memo(
+    65_536, 128 << 20)
+
+
+def clear_memos() -> None:
+    """Forget everything remembered per content (tests; nothing else needs to)."""
+    for memo in (_jobs, _lineages, _datasets):
+        memo.clear()
+    _flatten_fields.cache_clear()
+
+
+def _content_key(facets: Any) -> bytes | None:
+    """The JSON bytes of a facet map, or None if it cannot be a memo key."""
+    if type(facets) is not dict:
+        return None
+    try:
+        return _plain_encoder.encode(facets)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None
+
+
+def _job_content(namespace: str, name: str, facets: dict[str, Any], raw: bytes) -> _JobContent:
+    key = (namespace, name, raw)
+    found = _jobs.get(key)
+    if found is not None:
+        return found
+    facets_json = _facets_json(facets)
+    definition = {k: _without_meta(facets[k]) for k in DEFINING_JOB_FACETS if k in facets}
+    return _jobs.put(key, _JobContent(
+        facets_json, content_id(facets_json), definition,
+        canonical_json(definition) if definition else None), 3 * len(raw) + 256)
+
+
+def _job_lineage(namespace: str, name: str, raw: bytes, job: _JobContent,
+                 in_refs: tuple[tuple[str, str], ...],
+                 out_refs: tuple[tuple[str, str], ...]) -> _JobLineage:
+    key: _LineageKey | None = (namespace, name, raw, in_refs, out_refs)
+    found = None
+    try:
+        found = _lineages.get((namespace, name, raw, in_refs, out_refs))
+    except TypeError:  # a reference that is no string pair: worked out, not remembered
+        key = None
+    if found is not None:
+        return found
+    version_id = job_version_id(namespace, name, list(in_refs), list(out_refs), job.definition)
+    inputs, outputs = _pairs_refs(in_refs), _pairs_refs(out_refs)
+    lineage_id = content_id({"jobNamespace": namespace, "jobName": name,
+                             "inputs": inputs, "outputs": outputs})
+    lineage = _JobLineage(version_id, inputs, outputs, lineage_id)
+    if key is None:
+        return lineage
+    return _lineages.put(key, lineage, len(raw) + 256 * (len(in_refs) + len(out_refs)) + 256)
+
+
+def _dataset_content(namespace: str, name: str, facets: dict[str, Any],
+                     known: Callable[[Any], bytes | None]) -> _DatasetContent:
+    """The content of a dataset, remembered per distinct (namespace, name, facets)."""
+    pairs = _facet_pairs(facets, known)
+    if pairs is None:
+        return _work_out_dataset(namespace, name, facets)
+    key = (namespace, name, pairs)
+    found = _datasets.get(key)
+    if found is not None:
+        return found
+    size = 5 * sum(len(raw) for _, raw in pairs) + 256
+    return _datasets.put(key, _work_out_dataset(namespace, name, facets), size)
+
+
+def _facet_pairs(facets: dict[str, Any], known: Callable[[Any], bytes | None]
+                 ) -> tuple[tuple[str, bytes], ...] | None:
+    """The facets as (key, JSON bytes) pairs, in order: a memo key as telling as the facets'
+    JSON. ``known`` gives the encodings made already, if any (the validator's)."""
+    try:
+        return tuple((key, known(value) or _plain_encoder.encode(value))
+                     for key, value in facets.items())
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None
+
+
+def _work_out_dataset(namespace: str, name: str, facets: dict[str, Any]) -> _DatasetContent:
+    canonical = _encoder.encode(facets)
+    facets_json = canonical.decode() if facets else None
+    fields = _schema_fields_of(facets)
+    dkey = dataset_key(namespace, name)
+    # The canonical JSON of {"namespace", "name", "run", "fields"} has its keys in the order
+    # fields, name, namespace, run: everything but the run is known here.
+    head = _encoder.encode({"fields": [[f["name"], f["type"]] for f in fields], "name": name,
+                            "namespace": namespace})
+    prefix = head[:-1] + b',"run":'
+    content = _DatasetContent(
+        facets_json, content_id(facets_json), canonical, fields, prefix, None,
+        [(change.body, content_id(change.body))
+         for change in _symlinks(facets, namespace, name, dkey, 0)],
+        next(((change.body, content_id(change.body))
+              for change in _column_lineage(facets, namespace, name, dkey, 0)), None))
+    if fields:
+        content = _DatasetContent(
+            content.facets_json, content.facets_id, canonical, fields, prefix,
+            content.version_id(None), content.symlinks, content.column_lineage)
+    return content
+
+
+def _unknown(_facet: Any) -> None:
+    return None
+
+
+class Prepared:
+    """What versioning works out from one event's datasets, shared between the event's content
+    id (``event_content_id``) and its change records (``changes_for``).
+
+    ``known`` gives the JSON bytes of facets encoded already (the pipeline passes the
+    validator's ``encoded_facet``, valid until the next validation; the event must not change
+    in between).
+    """
+
+    __slots__ = ("contents", "known")
+
+    def __init__(self, known: Callable[[Any], bytes | None] = _unknown) -> None:
+        self.contents: dict[int, tuple[Any, _DatasetContent | None]] = {}
+        self.known = known
+
+    def dataset(self, dataset: Any) -> _DatasetContent | None:
+        """The content of a dataset dict of the event; None if it cannot be worked out."""
+        found = self.contents.get(id(dataset))
+        if found is not None and found[0] is dataset:
+            return found[1]
+        content = None
+        if type(dataset) is dict:
+            ns, name = dataset.get("namespace"), dataset.get("name")
+            facets = dataset.get("facets") or {}
+            if type(ns) is str and type(name) is str and type(facets) is dict:
+                with contextlib.suppress(TypeError, ValueError, OverflowError, RecursionError):
+                    content = _dataset_content(ns, name, facets, self.known)
+        self.contents[id(dataset)] = (dataset, content)  # holds the dataset, so its id stays
+        return content
+
+
+def event_content_id(content: Mapping[str, Any], prepared: Prepared | None = None) -> str:
+    """``content_id(content)`` for an event-shaped dict, the datasets' facets taken from what
+    ``prepared`` worked out (their canonical JSON is the bulk of an event's)."""
+    prepared = prepared or Prepared()
+    pieces = [b"{"]
+    for key in sorted(content):
+        if len(pieces) > 1:
+            pieces.append(b",")
+        pieces += (_encoder.encode(key), b":")
+        value = content[key]
+        if key in ("inputs", "outputs") and type(value) is list and value:
+            pieces.append(b"[")
+            for index, dataset in enumerate(value):
+                if index:
+                    pieces.append(b",")
+                _canonical_dataset(dataset, prepared, pieces)
+            pieces.append(b"]")
+        elif key == "dataset":
+            _canonical_dataset(value, prepared, pieces)
+        else:
+            pieces.append(_encoder.encode(value))
+    pieces.append(b"}")
+    return hashlib.sha256(b"".join(pieces)).hexdigest()[:32]
+
+
+def _canonical_dataset(dataset: Any, prepared: Prepared, pieces: list[bytes]) -> None:
+    content = prepared.dataset(dataset)
+    if content is None or type(dataset.get("facets")) is not dict:
+        pieces.append(_encoder.encode(dataset))
+        return
+    pieces.append(b"{")
+    for index, key in enumerate(sorted(dataset)):
+        if index:
+            pieces.append(b",")
+        pieces += (_encoder.encode(key), b":")
+        pieces.append(content.facets_canonical if key == "facets"
+                      else _encoder.encode(dataset[key]))
+    pieces.append(b"}")
+
+
+def _pairs_refs(refs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    return [{"namespace": ns, "name": n} for ns, n in sorted(set(refs))]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def changes_for(event: Mapping[str, Any], repairs: tuple[str, ...] = (),
+                prepared: Prepared | None = None) -> list[Change]:
+    """Every change record ``event`` (already validated) implies.
+
+    ``prepared`` holds what was worked out from the event's datasets already (for its content
+    id); without it, it is worked out here.
+    """
+    out: list[Change] = []
+    _changes(event, repairs, prepared or Prepared(), out)
+    return out
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _changes(event: Mapping[str, Any], repairs: tuple[str, ...], prepared: Prepared,
+             out: list[Change]) -> None:
     time = to_micros(event["eventTime"])
     job: Mapping[str, Any] = event.get("job") or {}
     run: Mapping[str, Any] = event.get("run") or {}
-    inputs = _datasets(event.get("inputs"))
-    outputs = _datasets(event.get("outputs"))
+    inputs = _datasets_of(event.get("inputs"))
+    outputs = _datasets_of(event.get("outputs"))
     event_type = event.get("eventType") or "OTHER"
     run_id: str | None = run.get("runId")
 
-    if isinstance(event.get("dataset"), Mapping):  # a DatasetEvent
-        yield from _dataset_changes(event["dataset"], time, None, run_id=None, direction=None)
+    # A DatasetEvent has no job; a RunEvent or JobEvent may still carry a stray "dataset".
+    if _is_mapping(event.get("dataset")) and not _is_mapping(event.get("job")):
+        _dataset_changes(event["dataset"], time, None, None, None, prepared, out)
         return
 
     job_ns, job_name = job["namespace"], job["name"]
     jkey = job_key(job_ns, job_name)
     job_facets = job.get("facets") or {}
+    raw = _content_key(job_facets) if type(job_ns) is str and type(job_name) is str else None
+    if raw is None:
+        out += _job_changes_slowly(job_ns, job_name, jkey, job_facets, inputs, outputs,
+                                   run, run_id, event_type, repairs, time)
+    else:
+        content = _job_content(job_ns, job_name, job_facets, raw)
+        out.append(Change(jkey, "Job", {"namespace": job_ns, "name": job_name,
+                                        "facets": content.facets_json}, time,
+                          content.facets_id))
+        version_id = lineage = None
+        if inputs or outputs:
+            in_refs = tuple((d["namespace"], d["name"]) for d in inputs)
+            out_refs = tuple((d["namespace"], d["name"]) for d in outputs)
+            lineage = _job_lineage(job_ns, job_name, raw, content, in_refs, out_refs)
+            version_id = lineage.version_id
+            out.append(Change(jkey, "JobVersion", {
+                "id": version_id, "jobNamespace": job_ns, "jobName": job_name,
+                "inputs": lineage.inputs, "outputs": lineage.outputs,
+                "definition": content.definition_json,
+            }, time, version_id))
+        if run_id is not None:
+            out.append(Change(f"run:{run_id}", "Run", _run_body(
+                run, job_ns, job_name, event_type, version_id, repairs), time))
+        if lineage is None:
+            return
+        out.append(Change(jkey, "JobLineage", {
+            "jobNamespace": job_ns, "jobName": job_name,
+            "inputs": lineage.inputs, "outputs": lineage.outputs}, time, lineage.lineage_id))
+    _io_changes(inputs, outputs, event_type, run_id, time, prepared, out)
+
+
+def _job_changes_slowly(job_ns: Any, job_name: Any, jkey: str, job_facets: Any,
+                        inputs: list[Mapping[str, Any]], outputs: list[Mapping[str, Any]],
+                        run: Mapping[str, Any], run_id: str | None, event_type: str,
+                        repairs: tuple[str, ...], time: int) -> Iterator[Change]:
+    """The job's records, worked out without memos (for facets that cannot be a memo key)."""
     yield Change(jkey, "Job", {"namespace": job_ns, "name": job_name,
                                "facets": _facets_json(job_facets)}, time)
-
     version_id = None
     if inputs or outputs:
         definition = {k: _without_meta(job_facets[k])
@@ -200,7 +569,6 @@ def _changes(event: Mapping[str, Any], repairs: tuple[str, ...]) -> Iterator[Cha
             "inputs": _refs(inputs), "outputs": _refs(outputs),
             "definition": canonical_json(definition) if definition else None,
         }, time)
-
     if run_id is not None:
         yield Change(f"run:{run_id}", "Run", _run_body(run, job_ns, job_name, event_type,
                                                       version_id, repairs), time)
@@ -209,20 +577,30 @@ def _changes(event: Mapping[str, Any], repairs: tuple[str, ...]) -> Iterator[Cha
     yield Change(jkey, "JobLineage", {
         "jobNamespace": job_ns, "jobName": job_name,
         "inputs": _refs(inputs), "outputs": _refs(outputs)}, time)
-    terminal = event_type in TERMINAL_STATES
+
+
+def _io_changes(inputs: list[Mapping[str, Any]], outputs: list[Mapping[str, Any]],
+                event_type: str, run_id: str | None, time: int, prepared: Prepared,
+                out: list[Change]) -> None:
+    """The records of the datasets an event read and wrote, and the run's RunIO."""
+    if not (inputs or outputs):
+        return
+    # Only a completed run wrote something: a failed or aborted one makes no schema-less version.
+    terminal = event_type == "COMPLETE"
     run_io: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
     for direction, datasets in (("INPUT", inputs), ("OUTPUT", outputs)):
+        side = run_io["inputs" if direction == "INPUT" else "outputs"]
         for dataset in datasets:
-            changes = list(_dataset_changes(dataset, time, terminal, run_id, direction))
-            yield from changes
-            versions = [c.body["id"] for c in changes if c.kind == "DatasetVersion"]
+            first = len(out)
+            _dataset_changes(dataset, time, terminal, run_id, direction, prepared, out)
+            versions = [c.body["id"] for c in out[first:] if c.kind == "DatasetVersion"]
             io_facets = dataset.get("inputFacets" if direction == "INPUT" else "outputFacets")
-            run_io["inputs" if direction == "INPUT" else "outputs"].append({
+            side.append({
                 "namespace": dataset["namespace"], "name": dataset["name"],
                 "versionId": versions[0] if versions else None,
                 "facets": _facets_json(io_facets)})
     if run_id is not None:
-        yield Change(f"run:{run_id}", "RunIO", {"runId": run_id, **run_io}, time)
+        out.append(Change(f"run:{run_id}", "RunIO", {"runId": run_id, **run_io}, time))
 
 
 def _refs(datasets: list[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -231,8 +609,10 @@ def _refs(datasets: list[Mapping[str, Any]]) -> list[dict[str, str]]:
             for ns, n in sorted({(d["namespace"], d["name"]) for d in datasets})]
 
 
-def _datasets(value: Any) -> list[Mapping[str, Any]]:
-    return [d for d in value if isinstance(d, Mapping)] if isinstance(value, list) else []
+def _datasets_of(value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [d for d in value if type(d) is dict or isinstance(d, Mapping)]
 
 
 def _run_body(run: Mapping[str, Any], job_ns: str, job_name: str, event_type: str,
@@ -243,7 +623,9 @@ def _run_body(run: Mapping[str, Any], job_ns: str, job_name: str, event_type: st
 
     def ref(node: Mapping[str, Any], part: str, field: str) -> str | None:
         inner = node.get(part)
-        return _str_or_none(inner.get(field)) if isinstance(inner, Mapping) else None
+        if type(inner) is dict or isinstance(inner, Mapping):
+            return _str_or_none(inner.get(field))
+        return None
 
     return {
         "runId": run["runId"], "jobNamespace": job_ns, "jobName": job_name,
@@ -259,17 +641,41 @@ def _run_body(run: Mapping[str, Any], job_ns: str, job_name: str, event_type: st
 
 
 def _dataset_changes(dataset: Mapping[str, Any], time: int, terminal: bool | None,
-                     run_id: str | None, direction: str | None) -> Iterator[Change]:
+                     run_id: str | None, direction: str | None, prepared: Prepared,
+                     out: list[Change]) -> None:
     ns, name = dataset["namespace"], dataset["name"]
+    content = prepared.dataset(dataset)
+    if content is None:
+        facets = dataset.get("facets") or {}
+        out += _dataset_changes_slowly(ns, name, facets, time, terminal, run_id, direction)
+        return
     dkey = dataset_key(ns, name)
-    facets = dataset.get("facets") or {}
+    out.append(Change(dkey, "Dataset", {"namespace": ns, "name": name,
+                                        "facets": content.facets_json}, time,
+                      content.facets_id))
+    producing_run = run_id if direction == "OUTPUT" else None
+    if (content.fields and direction != "INPUT") or (direction == "OUTPUT" and terminal):
+        version_id = content.version_id(producing_run)
+        out.append(Change(dkey, "DatasetVersion", {
+            "id": version_id, "datasetNamespace": ns, "datasetName": name,
+            "fields": content.fields, "producingRunId": producing_run,
+        }, time, version_id))
+    for body, body_id in content.symlinks:
+        out.append(Change(dkey, "Symlink", body, time, body_id))
+    if content.column_lineage is not None:
+        body, body_id = content.column_lineage
+        out.append(Change(dkey, "ColumnLineage", body, time, body_id))
+
+
+def _dataset_changes_slowly(ns: Any, name: Any, facets: Any, time: int, terminal: bool | None,
+                            run_id: str | None, direction: str | None) -> Iterator[Change]:
+    """A dataset's records, worked out without memos (for what cannot be a memo key)."""
+    dkey = dataset_key(ns, name)
     yield Change(dkey, "Dataset", {"namespace": ns, "name": name,
                                    "facets": _facets_json(facets)}, time)
-
-    fields = schema_fields(dataset)
+    fields = _schema_fields_of(facets)
     producing_run = run_id if direction == "OUTPUT" else None
-    version_id = None
-    if fields or (direction == "OUTPUT" and terminal):
+    if (fields and direction != "INPUT") or (direction == "OUTPUT" and terminal):
         version_id = dataset_version_id(ns, name, fields, producing_run)
         yield Change(dkey, "DatasetVersion", {
             "id": version_id, "datasetNamespace": ns, "datasetName": name,
@@ -297,41 +703,68 @@ def _column_lineage(facets: Mapping[str, Any], ns: str, name: str, dkey: str,
     facet = facets.get("columnLineage")
     if not isinstance(facet, Mapping):
         return
-    edges = _column_edges(_plain_encoder.encode(
-        {"fields": facet.get("fields"), "dataset": facet.get("dataset")}))
+    edges = _column_edges(facet)
     if edges:
         yield Change(dkey, "ColumnLineage", {"targetNamespace": ns, "targetDataset": name,
                                              "edges": edges}, time)
 
 
-@lru_cache(maxsize=4096)
-def _column_edges(raw: bytes) -> list[dict[str, Any]]:
-    """The edges of a columnLineage facet (its ``fields`` and ``dataset`` parts), once per
-    distinct content; shared between calls, not to be changed."""
-    facet = msgspec.json.decode(raw)
+def _column_edges(facet: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The edges of a columnLineage facet (its ``fields`` and ``dataset`` parts).
+
+    The facet is JSON as msgspec decodes it (its objects are exactly dicts, its arrays lists,
+    its texts strs), so exact type tests stand for the isinstance tests of the spec's types.
+    This runs for every new lineage facet, a few dozen edges each: hence the inlined loop.
+    """
     edges: list[dict[str, Any]] = []
     fields = facet.get("fields")
-    for target, spec in (fields.items() if isinstance(fields, Mapping) else ()):
-        if isinstance(spec, Mapping):
-            _add_edges(edges, spec.get("inputFields"), target,
-                       legacy={"type": spec.get("transformationType"),
-                               "description": spec.get("transformationDescription")})
-    _add_edges(edges, facet.get("dataset"), None, legacy={})
+    for target, spec in (fields.items() if type(fields) is dict else ()):
+        if type(spec) is dict:
+            _add_edges(edges, spec.get("inputFields"), target, spec)
+    _add_edges(edges, facet.get("dataset"), None, None)
     return edges
 
 
 def _add_edges(edges: list[dict[str, Any]], sources: Any, target: str | None,
-               legacy: Mapping[str, Any]) -> None:
-    for source in sources if isinstance(sources, list) else ():
-        if not isinstance(source, Mapping):
+               spec: dict[str, Any] | None) -> None:
+    """The edges from ``sources`` (input fields) to ``target``: one per transformation, or one
+    with the legacy ``transformationType``/``transformationDescription`` of ``spec`` (the
+    target field's entry; None for the dataset part) when a source lists none."""
+    if type(sources) is not list:
+        return
+    append = edges.append
+    for source in sources:
+        if type(source) is not dict:
             continue
-        transformations = [t for t in source.get("transformations") or () if isinstance(t, Mapping)]
-        for t in transformations or [legacy]:
-            masking = t.get("masking")
-            edges.append({
-                "sourceNamespace": source["namespace"], "sourceDataset": source["name"],
-                "sourceField": source["field"], "targetField": target,
-                "type": _str_or_none(t.get("type")), "subtype": _str_or_none(t.get("subtype")),
-                "description": _str_or_none(t.get("description")),
-                "masking": masking if isinstance(masking, bool) else None,
+        transformations = source.get("transformations")
+        if type(transformations) is not list:
+            transformations = [t for t in transformations or () if type(t) is dict]
+        namespace, dataset, column = source["namespace"], source["name"], source["field"]
+        described = False
+        for t in transformations:
+            if type(t) is not dict:
+                continue
+            described = True
+            kind, subtype = t.get("type"), t.get("subtype")
+            description, masking = t.get("description"), t.get("masking")
+            append({
+                "sourceNamespace": namespace, "sourceDataset": dataset, "sourceField": column,
+                "targetField": target,
+                "type": kind if type(kind) is str else None,
+                "subtype": subtype if type(subtype) is str else None,
+                "description": description if type(description) is str else None,
+                "masking": masking if type(masking) is bool else None,
+            })
+        if not described:
+            kind = description = None
+            if spec is not None:
+                kind, description = spec.get("transformationType"), spec.get(
+                    "transformationDescription")
+            append({
+                "sourceNamespace": namespace, "sourceDataset": dataset, "sourceField": column,
+                "targetField": target,
+                "type": kind if type(kind) is str else None,
+                "subtype": None,
+                "description": description if type(description) is str else None,
+                "masking": None,
             })

@@ -265,3 +265,78 @@ def test_decode_raises_nothing_but_undecodable_record_for_hostile_bodies() -> No
         except Exception as exc:  # what this test looks for
             escaped.append(f"{body.hex()}: {exc!r}")
     assert escaped == [], f"{len(escaped)} escaped, e.g. {escaped[:3]}"
+
+
+# --- the generated writers write exactly what fastavro writes -------------------------------------
+
+def _fastavro_bytes(record: dict[str, Any]) -> bytes:
+    import io
+
+    from fastavro import schemaless_writer
+
+    from schemas.codec import NAMESPACE, _current_header
+
+    kind, body = record["payload"]
+    out = io.BytesIO()
+    out.write(_current_header())
+    schemaless_writer(out, current_schema(), {**record, "payload": (f"{NAMESPACE}.{kind}", body)})
+    return out.getvalue()
+
+
+def _vary(value: Any, rng: random.Random) -> Any:
+    """``value`` (a schema sample) with other strings, numbers and lengths of the same types."""
+    if isinstance(value, dict):
+        return {k: _vary(v, rng) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_vary(value[0], rng) for _ in range(rng.choice([0, 1, 2, 70, 130]))] if value \
+            else []
+    if isinstance(value, bool):
+        return rng.choice([True, False])
+    if isinstance(value, int):
+        return rng.choice([0, 1, 63, 64, -1, -64, -65, 2**31 - 1, -(2**31)])
+    if isinstance(value, str):
+        return rng.choice(["", "a", "é", "\U0001f600", "x" * 63, "y" * 64, "z" * 65, "n" * 300,
+                           "\x00\n\"\\"])
+    return value
+
+
+def test_the_fast_path_writes_the_bytes_fastavro_writes_for_every_kind() -> None:
+    rng = random.Random(7)
+    schema = current_schema()
+    for kind in KINDS:
+        for full in (True, False):
+            for _ in range(60):
+                record = record_of(schema, kind, full)
+                record["payload"] = (kind, _vary(record["payload"][1], rng))
+                record["eventTime"] = rng.choice([0, 1, -1, 2**62, -(2**63), 2**63 - 1,
+                                                  1_714_564_800_123_456])
+                if not full:  # None where a union allows it, sometimes
+                    record["payload"] = (kind, record_of(schema, kind, False)["payload"][1])
+                assert encode(record) == _fastavro_bytes(record), (kind, record)
+
+
+@pytest.mark.parametrize("change", [
+    lambda body: body.update(namespace=3),  # a wrong type
+    lambda body: body.pop("facets"),  # a field left out, with a default
+    lambda body: body.update(facets=b"bytes"),  # a value of no branch of the union
+])
+def test_what_the_fast_path_does_not_expect_goes_through_fastavro(change: Any) -> None:
+    record = record_of(current_schema(), "Job")
+    change(record["payload"][1])
+    try:
+        expected: bytes | type[Exception] = _fastavro_bytes(record)
+    except Exception as exc:  # whatever fastavro raises, encode raises too
+        expected = type(exc)
+    if isinstance(expected, bytes):
+        assert encode(record) == expected
+    else:
+        with pytest.raises(expected):
+            encode(record)
+
+
+def test_a_datetime_time_goes_through_fastavro() -> None:
+    from datetime import UTC, datetime
+
+    record = record_of(current_schema(), "Job")
+    record["eventTime"] = datetime(2024, 5, 1, tzinfo=UTC)
+    assert decode(encode(record))["eventTime"] == 1_714_521_600_000_000

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from schemas.codec import current_schema
+from stream_processor import pipeline
 from stream_processor.pipeline import Outcome, process, state_key
 from stream_processor.state import Plan, Rule, stale_keys
 from stream_processor.versioning import Change, canonical_json
@@ -335,3 +336,70 @@ def test_replaying_committed_events_in_another_order_sends_nothing_new() -> None
         outcomes = [run(event, state) for event in order]
         assert all(o.duplicate for o in outcomes)
         assert [c for o in outcomes for c in o.changes] == []
+
+
+# --- process() with what is remembered per content ----------------------------------------------
+
+def _outcomes(events: list[bytes]) -> list[tuple[Any, ...]]:
+    state: dict[str, list[int]] = {}
+    found = []
+    for message in events:
+        outcome = run(message, state)
+        found.append((outcome.accepted, outcome.duplicate, outcome.suppressed,
+                      [(letter.kind, letter.reasons) for letter in outcome.dead_letters],
+                      [(c.key, c.kind, repr(c.body), state_key(c)) for c in outcome.changes]))
+    return found
+
+
+def test_outcomes_do_not_depend_on_what_was_remembered_before() -> None:
+    from stream_processor import validation, versioning
+
+    bad = facet("facets/1-0-1/NominalTimeRunFacet.json", nominalStartTime="yesterday")
+    events = [raw(_at(run_event(), seconds, kind)) for seconds, kind in (
+        (0, "START"), (10, "COMPLETE"), (20, "START"), (30, "COMPLETE"))]
+    events += [raw(run_event(run_facets={"nominalTime": bad}, run_id=OTHER_RUN_ID)), events[1]]
+    events += [raw(run_event(inputs=[dataset("a", columns=COLUMNS), dataset(
+        "b", columns=[{"name": "id", "type": 7}])]))]
+    versioning.clear_memos()
+    validation._VERDICTS.clear()
+    first = _outcomes(events)
+    assert _outcomes(events) == first  # everything remembered now
+    forgetful = []
+    state: dict[str, list[int]] = {}
+    for message in events:
+        versioning.clear_memos()
+        validation._VERDICTS.clear()
+        outcome = run(message, state)
+        forgetful.append((
+            outcome.accepted, outcome.duplicate, outcome.suppressed,
+            [(letter.kind, letter.reasons) for letter in outcome.dead_letters],
+            [(c.key, c.kind, repr(c.body), state_key(c)) for c in outcome.changes]))
+    assert forgetful == first
+
+
+def test_a_state_key_from_the_content_worked_out_is_the_one_computed_afresh() -> None:
+    outcome = run(run_event(inputs=[dataset("a", columns=COLUMNS)]), {})
+    for change in outcome.changes:
+        bare = Change(change.key, change.kind, change.body, change.event_time)
+        assert bare.content is None
+        assert state_key(change) == state_key(bare)
+
+
+def test_a_run_event_carrying_a_stray_dataset_is_versioned_as_a_run_event() -> None:
+    event = {**run_event(), "dataset": {"namespace": "ns"}}
+    outcome = process(raw(event), Plan({}), ingested_at=0)
+    assert outcome.accepted, outcome.dead_letters
+    assert "Run" in {change.kind for change in outcome.changes}
+
+
+def test_an_event_the_versioning_cannot_handle_goes_to_the_dlq_instead_of_crashing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_args: object) -> None:
+        raise KeyError("name")
+
+    monkeypatch.setattr(pipeline, "changes_for", broken)
+    outcome = process(raw(run_event()), Plan({}), ingested_at=0)
+    assert not outcome.accepted
+    assert outcome.dead_letters[0].reasons[0]["code"] == "internal_error"
+    assert outcome.plan.commit() == {}, "nothing remembered: a replay is processed again"

@@ -707,3 +707,83 @@ def test_reasons_and_dropped_facets_serialise_to_json() -> None:
     assert dropped_facet["key"] == "sql" and dropped_facet["value"] == facet()
     assert dropped_facet["reasons"][0]["code"] == "missing_field"
     assert msgspec.json.decode(msgspec.json.encode(result))["reasons"] == as_json
+
+
+# --------------------------------------------------------------------------------------------
+# The verdict memo: a facet seen again gets the verdict a fresh check would give
+# --------------------------------------------------------------------------------------------
+
+
+def _bad_schema() -> dict[str, Any]:
+    return facet(fields=[{"name": "id", "type": 1}, {"name": "x", "fields": "no"}])
+
+
+def test_a_remembered_verdict_is_reported_at_the_pointer_of_its_new_place() -> None:
+    validation._VERDICTS.clear()
+    event = run_event()
+    event["inputs"] = [{"namespace": "pg", "name": f"t{i}", "facets": {"schema": _bad_schema()}}
+                       for i in range(3)]
+    event["outputs"] = [{"namespace": "pg", "name": "o", "facets": {"schema": _bad_schema()}}]
+    result = check(event)
+    assert result.ok
+    assert sorted(dropped(result)) == [
+        "/inputs/0/facets/schema", "/inputs/1/facets/schema", "/inputs/2/facets/schema",
+        "/outputs/0/facets/schema"]
+    for pointer, reasons in dropped(result).items():
+        assert [code for code, _ in reasons] == ["wrong_type", "wrong_type"]
+        assert [where for _, where in reasons] == [
+            f"{pointer}/fields/0/type", f"{pointer}/fields/1/fields"]
+    assert [d.reasons for d in check(event).dropped_facets] == [
+        d.reasons for d in result.dropped_facets]
+
+
+def test_remembered_and_fresh_verdicts_agree_on_key_order_and_number_types() -> None:
+    cases = [facet(fields=[{"name": "a", "type": "int"}]),
+             {"fields": [{"name": "a", "type": "int"}], **facet()},
+             facet(fields=[{"name": "a", "type": "int", "description": 1}]),
+             facet(fields=[{"name": "a", "type": "int", "description": 1.0}]),
+             facet(fields=[{"name": "a", "type": "int", "description": True}])]
+    fresh = []
+    for value in cases:
+        validation._VERDICTS.clear()
+        fresh.append(dropped(check(run_event(inputs=[
+            {"namespace": "pg", "name": "a", "facets": {"schema": value}}]))))
+    validation._VERDICTS.clear()
+    for _round in range(2):
+        remembered = [dropped(check(run_event(inputs=[
+            {"namespace": "pg", "name": "a", "facets": {"schema": value}}]))) for value in cases]
+        assert remembered == fresh
+
+
+def test_deep_facets_of_recursive_schemas_are_not_remembered() -> None:
+    validation._VERDICTS.clear()
+    leaf = {"type": "location", "locations": []}
+    condition: dict[str, Any] = leaf
+    for _ in range(60):
+        condition = {"type": "binary", "operator": "AND", "left": condition, "right": leaf}
+    shallow: dict[str, Any] = {"type": "binary", "operator": "AND", "left": leaf, "right": leaf}
+    for value in (condition, shallow):
+        event = run_event()
+        event["inputs"][0]["inputFacets"] = {"subset": facet(inputCondition=value)}
+        check(event)
+    subset = validation._SPEC.standard["input"]["subset"]
+    remembered = [raw for check_, raw in (*validation._VERDICTS.new, *validation._VERDICTS.kept)
+                  if check_ is subset]
+    assert len(remembered) == 1 and remembered[0].count(b"{") < 10
+
+
+def test_the_verdict_memo_stays_within_its_bounds() -> None:
+    validation._VERDICTS.clear()
+    memo = validation._VERDICTS
+    check_ = validation._SPEC.standard["job"]["sql"]
+    for i in range(validation._MEMO_ENTRIES + 100):
+        memo.put((check_, b'{"q":%d}' % i), None)
+        if i % 3 == 0:
+            memo.get((check_, b'{"q":%d}' % i))
+    assert len(memo.new) <= validation._MEMO_ENTRIES // 2
+    assert len(memo.kept) <= validation._MEMO_ENTRIES // 2
+    assert memo.new_size == sum(len(raw) for _, raw in memo.new)
+    assert memo.kept_size == sum(len(raw) for _, raw in memo.kept)
+    memo.put((check_, b"x" * (validation._MEMO_FACET_BYTES + 1)), None)
+    assert (check_, b"x" * (validation._MEMO_FACET_BYTES + 1)) not in memo.new
+    validation._VERDICTS.clear()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from stream_processor import versioning
 from stream_processor.versioning import canonical_json, changes_for, content_id, to_micros
 
 pytestmark = pytest.mark.unit
@@ -276,14 +277,10 @@ def test_an_output_version_names_its_producing_run() -> None:
     assert version["producingRunId"] == RUN_ID
 
 
-def test_reading_the_same_schema_in_two_runs_is_one_dataset_version() -> None:
-    def read(run_id: str) -> dict[str, Any] | None:
-        return version_of(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=run_id), "a")
-
-    first, second = read(RUN_ID), read(OTHER_RUN_ID)
-    assert first is not None
-    assert first == second
-    assert first["producingRunId"] is None
+def test_reading_a_dataset_with_its_schema_makes_no_dataset_version() -> None:
+    for event_type in ("START", "COMPLETE"):
+        event = run_event(event_type=event_type, inputs=[dataset("a", columns=COLUMNS)])
+        assert version_of(event, "a") is None
 
 
 @pytest.mark.parametrize("event_type", ["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"])
@@ -295,9 +292,9 @@ def test_an_input_without_a_schema_makes_no_dataset_version(event_type: str) -> 
 
 @pytest.mark.parametrize(("event_type", "makes_version"), [
     ("START", False), ("RUNNING", False), ("OTHER", False),
-    ("COMPLETE", True), ("FAIL", True), ("ABORT", True),
+    ("COMPLETE", True), ("FAIL", False), ("ABORT", False),
 ])
-def test_an_output_without_a_schema_makes_a_version_only_when_its_run_ends(
+def test_an_output_without_a_schema_makes_a_version_only_when_its_run_completes(
         event_type: str, makes_version: bool) -> None:
     event = run_event(event_type)
     version = version_of(event, "c")
@@ -475,3 +472,89 @@ def test_canonical_json_and_content_id_ignore_key_order() -> None:
     assert canonical_json(one) == '{"a":null,"b":{"x":[{"p":2,"q":1}],"y":1}}'
     assert content_id(one) == content_id(other)
     assert content_id(one) != content_id({**other, "a": 0})
+
+
+# --- what is remembered per content gives the records worked out afresh ------------------------
+
+def _lineage_facet(*sources: str) -> dict[str, Any]:
+    return facet("facets/1-2-0/ColumnLineageDatasetFacet.json", fields={
+        "x": {"inputFields": [{"namespace": "pg", "name": s, "field": "id", "transformations": [
+            {"type": "DIRECT", "subtype": "IDENTITY"}]} for s in sources]},
+        "y": {"inputFields": [{"namespace": "pg", "name": "a", "field": "v"}],
+              "transformationType": "IDENTITY"}},
+        dataset=[{"namespace": "pg", "name": "a", "field": "k"}])
+
+
+def _rich_event(run_id: str = RUN_ID, event_type: str = "COMPLETE") -> dict[str, Any]:
+    symlinks = facet("facets/1-0-1/SymlinksDatasetFacet.json", identifiers=[
+        {"namespace": "hive", "name": "db.c", "type": "TABLE"}])
+    return run_event(event_type, run_id=run_id, inputs=[
+        dataset("a", columns=COLUMNS), dataset("b", columns=COLUMNS)], outputs=[
+        dataset("c", columns=COLUMNS, columnLineage=_lineage_facet("a", "b"), symlinks=symlinks),
+        dataset("d")])
+
+
+def _snapshot(changes: list[Any]) -> list[tuple[Any, ...]]:
+    return [(c.key, c.kind, canonical_json(c.body), repr(c.body), c.event_time) for c in changes]
+
+
+def test_records_from_the_memos_are_those_worked_out_afresh() -> None:
+    versioning.clear_memos()
+    events = [_rich_event(), _rich_event(OTHER_RUN_ID, "START"), _rich_event()]
+    fresh = []
+    for event in events:
+        versioning.clear_memos()
+        fresh.append(_snapshot(changes_for(copy.deepcopy(event))))
+    versioning.clear_memos()
+    for _ in range(2):
+        assert [_snapshot(changes_for(copy.deepcopy(event))) for event in events] == fresh
+
+
+def test_the_content_ids_worked_out_along_the_way_are_the_state_keys_ids() -> None:
+    versioning.clear_memos()
+    for event in (_rich_event(), _rich_event(), _rich_event(OTHER_RUN_ID, "START")):
+        for change in changes_for(event):
+            if change.content is None:
+                continue
+            if change.kind in ("Job", "Dataset"):
+                assert change.content == content_id(change.body["facets"])
+            elif change.kind in ("JobVersion", "DatasetVersion"):
+                assert change.content == change.body["id"]
+            else:
+                assert change.content == content_id(change.body)
+
+
+def test_an_output_version_id_from_the_memo_is_the_documented_hash() -> None:
+    versioning.clear_memos()
+    for run_id in (RUN_ID, OTHER_RUN_ID):
+        (found,) = [c.body for c in changes_for(_rich_event(run_id))
+                    if c.kind == "DatasetVersion" and c.body["datasetName"] == "c"]
+        assert found["id"] == versioning.dataset_version_id("pg", "c", found["fields"], run_id)
+
+
+@pytest.mark.parametrize("event", [
+    _rich_event(),
+    {**_rich_event(), "inputs": [1, "x", None, {"namespace": 1, "name": "a"}, {"facets": []}]},
+    {**_rich_event(), "outputs": []},
+    {**_rich_event(), "dataset": {"namespace": "pg", "name": "t", "facets": {}}},
+    {**_rich_event(), "dataset": [1, 2], "a/b~c": {"é": 1.0, "\U0001f600": True}},
+    {"inputs": [{"namespace": "n", "name": "m"}], "zz": None, "A": [], "_": {}},
+], ids=["run event", "odd inputs", "no outputs", "a dataset", "odd keys", "no facets"])
+def test_an_event_content_id_is_the_content_id_of_its_canonical_json(
+        event: dict[str, Any]) -> None:
+    versioning.clear_memos()
+    for _ in range(2):
+        assert versioning.event_content_id(event) == content_id(event)
+
+
+def test_the_memos_stay_within_their_bounds_and_keep_what_repeats() -> None:
+    memo: Any = versioning._Memo(entries=8, size=1000)
+    memo.put("hot", 1, 10)
+    assert memo.get("hot") == 1  # asked for again: protected
+    for i in range(100):
+        memo.put(f"once{i}", i, 50)
+        assert len(memo.new) <= 4 and memo.new_size <= 500
+    assert memo.get("hot") == 1 and memo.get("once0") is None
+    memo.put("huge", 0, 300 << 10)
+    assert memo.get("huge") is None
+    assert len(memo) <= 8
