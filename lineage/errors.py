@@ -13,7 +13,8 @@ with their reasons.
     │   └── ServiceUnavailable   Kafka or Neo4j did not answer in time
     └── FatalError               stop and tell the user
         ├── ConfigError          a setting is invalid or missing
-        └── StackError           the local stack cannot start (port, Java, Maven, ...)
+        ├── StackError           the local stack cannot start (port, Java, Maven, ...)
+        └── NotFound             a dataset, job, column or version named by the user is absent
 
 Every error carries a one-line ``cause`` and, where there is one, a ``hint``; the CLI prints
 exactly those two lines instead of a stack trace.
@@ -60,3 +61,7 @@ class ConfigError(FatalError):
 
 class StackError(FatalError):
     """The local stack cannot be started, checked or stopped."""
+
+
+class NotFound(FatalError):
+    """A dataset, job, column or version the user named is not in the lineage graph."""

@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from lineage.settings import StackSettings
+from producers.synthetic import encode_events
 from schemas.codec import decode, encode
 from stream_processor.pipeline import process
 from stream_processor.state import Plan
@@ -321,3 +322,16 @@ def fold_records(records: Iterable[tuple[str, dict[str, Any]]]) -> Folded:
         else:
             graph[identity] = (min(first, time_), max(last, time_))
     return graph
+
+
+def load_graph(stack: StackSettings, tmp_path: Path,
+               events: Iterable[dict[str, Any]]) -> None:
+    """Run ``events`` through a fresh processor and sink into Neo4j, then stop both."""
+    pipeline = Pipeline(stack, tmp_path)
+    try:
+        pipeline.start("process")
+        pipeline.start("sink")
+        pipeline.publish(list(encode_events(iter(events))))
+        pipeline.wait_in_graph()
+    finally:
+        pipeline.stop()

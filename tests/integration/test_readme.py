@@ -26,16 +26,18 @@ def test_the_readme_names_make_demo_and_make_test_and_ci_runs_the_test_command()
     assert "\nmake test\n" in (REPO / ".ci" / "run").read_text()
 
 
-def test_the_demo_runs_its_events_through_the_processor_and_the_sink(
+def test_the_demo_plays_the_story_through_the_processor_and_the_sink(
     stack: StackSettings,
 ) -> None:
     proc = run_cli("demo")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "kafka: published 4 OpenLineage events" in proc.stdout
-    assert "market.retail_sales -> sales_rollup -> market.sales" in proc.stdout
-    assert "market.sales -> daily_report -> reports.daily_sales" in proc.stdout
-    assert ("market.online_sales.amount -> market.sales.amount -> reports.daily_sales.amount"
-            in proc.stdout)
+    out = proc.stdout
+    assert "airflow: the DAG run and its two task runs, 6 OpenLineage events" in out
+    assert "<- load_sales <- retail.market.retail_sales" in out
+    assert "channel_id <- retail.market.retail_sales.store_id" in out
+    assert "<- inventory_insights <- raw/inventory (also retail.inventory)" in out
+    assert "total_quantity <- raw/inventory.quantity (DIRECT/AGGREGATION)" in out
+    assert "where to look next:" in out
     assert "Traceback" not in proc.stderr
 
 
