@@ -16,13 +16,17 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 
-from lineage.errors import LineageError
+from lineage.errors import LineageError, NotFound
+from lineage.queries import MAX_HOPS
 from lineage.settings import ENV_PREFIX, CommonSettings, StackSettings
+
+if TYPE_CHECKING:
+    from lineage.queries import Graph
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,6 +45,15 @@ app.add_typer(bench_app, name="bench")
 dlq_app = typer.Typer(help="Dead letters: list, show and replay refused events.",
                       no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+query_app = typer.Typer(
+    help="Ask the lineage graph (read-only): trees and tables, or --json for scripts.\n\n"
+         "Name a dataset or job as NS:NAME (split at a colon, the last one first; the split "
+         "that exists is used), or as --namespace NS NAME (the name taken as it is: use it when "
+         "a name holds a colon). A bare NAME works when exactly one namespace has it.\n\n"
+         "Each subcommand runs recipes of docs/cypher-cookbook.md, with every value passed as "
+         "a query parameter.",
+    no_args_is_help=True)
+app.add_typer(query_app, name="query")
 
 
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -194,6 +207,23 @@ def sink(
     run_sink(SinkSettings())
 
 
+@app.command("gateway")
+@friendly_errors
+def gateway(
+    loglevel: Annotated[str, typer.Option(help="log level (info adds an access log)")] = "warning",
+) -> None:
+    """Run the HTTP gateway: OpenLineage's HTTP transport in, the raw topic out.
+
+    Example: ``lineage gateway``, then ``OPENLINEAGE_URL=http://127.0.0.1:5000`` in a pipeline.
+    """
+    import logging
+
+    from producers.gateway import GatewaySettings, run_gateway
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    run_gateway(GatewaySettings(), loglevel=loglevel, echo=typer.echo)
+
+
 @app.command("emit")
 @friendly_errors
 def emit(
@@ -299,11 +329,125 @@ def bench_processor(
                    f"{result.duplicates} duplicates, {result.rejected} rejected)")
 
 
+@bench_app.command("sink")
+@friendly_errors
+def bench_sink(
+    events: Annotated[int, typer.Option(help="about how many raw events make the records")
+                      ] = 10_000,
+    kafka: Annotated[bool, typer.Option(help="through Kafka with a real `lineage sink`")] = False,
+    seed: Annotated[int, typer.Option(help="workload seed")] = 1,
+    runs_per_job: Annotated[int, typer.Option(help="runs of each synthetic job")] = 2,
+    batch_size: Annotated[int | None, typer.Option(
+        help="records per transaction (default: the sink's setting)")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the written nodes (default: delete them)")
+                    ] = False,
+) -> None:
+    """Change records/s written to Neo4j by the sink's code path (in-process or via Kafka).
+
+    Example: ``lineage bench sink --events 10000 --kafka``, on a stack of its own.
+    """
+    from sinks.benchmark import (
+        bench_sink_in_process,
+        bench_sink_kafka,
+        connect,
+        delete_namespace,
+        sink_workload,
+    )
+    from sinks.settings import SinkSettings
+
+    settings = SinkSettings()
+    size = batch_size or settings.sink.batch_size
+    typer.echo(f"processing about {events} synthetic events into change records ...")
+    workload = sink_workload(events, runs_per_job=runs_per_job, seed=seed)
+    kinds = ", ".join(f"{k} {n}" for k, n in workload.kinds().most_common())
+    typer.echo(f"workload: {workload.records} change records from {workload.events} events "
+               f"in {workload.namespace} ({kinds})")
+    try:
+        if kafka:
+            result = bench_sink_kafka(workload, settings, batch_size=batch_size, log=typer.echo)
+            typer.echo(f"through Kafka, batches of up to {size}: {result.records} records in "
+                       f"{result.seconds:.2f}s = {result.rate:,.0f} change records/s "
+                       f"({result.event_rate:,.0f} events/s; {result.wall_seconds:.1f}s from "
+                       "starting the sink to its last commit)")
+        else:
+            result = bench_sink_in_process(workload, settings, batch_size=batch_size)
+            typer.echo(f"in-process, {result.batches} transactions of up to {size}: "
+                       f"{result.records} records in {result.seconds:.2f}s = "
+                       f"{result.rate:,.0f} change records/s ({result.event_rate:,.0f} events/s;"
+                       f" rows() {result.row_seconds:.2f}s of it)")
+    finally:
+        if not keep:
+            typer.echo(f"deleting {workload.namespace}")
+            driver = connect(settings)
+            try:
+                delete_namespace(driver, workload.namespace, settings.neo4j.database)
+            finally:
+                driver.close()
+
+
+@bench_app.command("query")
+@friendly_errors
+def bench_query(
+    datasets: Annotated[int, typer.Option(help="datasets in the graph")] = 100_000,
+    jobs: Annotated[int, typer.Option(help="jobs in the graph")] = 50_000,
+    runs: Annotated[int, typer.Option(help="runs in the graph")] = 1_000_000,
+    layers: Annotated[int, typer.Option(help="layers of jobs in the DAG")] = 10,
+    seed: Annotated[int, typer.Option(help="graph seed")] = 1,
+    samples: Annotated[int, typer.Option(help="timed runs of each query")] = 200,
+    warmup: Annotated[int, typer.Option(help="untimed runs of each query first")] = 20,
+    query: Annotated[list[str] | None, typer.Option(
+        help="a query to time (repeatable): upstream, upstream_bfs, upstream_shortest, "
+             "impact, columns")] = None,
+    reload: Annotated[bool, typer.Option(help="delete and load the graph again")] = False,
+    load_only: Annotated[bool, typer.Option(help="load the graph, time nothing")] = False,
+) -> None:
+    """p50/p99 latency of lineage questions on a big synthetic graph (loaded once, reused).
+
+    Example: ``lineage bench query`` (the first run loads 1M runs, which takes an hour).
+    """
+    from sinks.benchmark import (
+        DEFAULT_QUERIES,
+        QUERIES,
+        GraphShape,
+        bench_queries,
+        connect,
+        graph_counts,
+        load_graph,
+        plan_graph,
+    )
+    from sinks.settings import SinkSettings
+
+    names = query or list(DEFAULT_QUERIES)
+    unknown = [n for n in names if n not in QUERIES]
+    if unknown:
+        raise LineageError(f"unknown query {unknown[0]!r}", hint=f"use one of {', '.join(QUERIES)}")
+    settings = SinkSettings()
+    plan = plan_graph(GraphShape(datasets=datasets, jobs=jobs, runs=runs, layers=layers,
+                                 seed=seed))
+    loaded, _seconds = load_graph(plan, settings, reload=reload, log=typer.echo)
+    driver = connect(settings)
+    try:
+        counts = graph_counts(driver)
+    finally:
+        driver.close()
+    typer.echo(f"graph {'loaded' if loaded else 'reused'}: {counts['datasets']:,} datasets, "
+               f"{counts['jobs']:,} jobs, {counts['runs']:,} runs")
+    if load_only:
+        return
+    results = bench_queries(plan, settings, names, samples=samples, warmup=warmup,
+                            log=typer.echo)
+    typer.echo(f"{'query':<16} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8} "
+               f"{'rows':>8}")
+    for r in results:
+        typer.echo(f"{r.name:<16} {r.p50:>8.1f} {r.p99:>8.1f} {r.mean:>8.1f} "
+                   f"{max(r.millis):>8.1f} {r.mean_rows:>8.0f}")
+
+
 @bench_app.command("emitter")
 @friendly_errors
 def bench_emitter(
     events: Annotated[int, typer.Option(help="how many events")] = 50_000,
-    compression: Annotated[str, typer.Option(help="zstd, lz4 or none")] = "zstd",
+    compression: Annotated[str, typer.Option(help="lz4, zstd or none")] = "lz4",
 ) -> None:
     """Events/s from the emitter to an acknowledged topic (acks=all)."""
     from producers.benchmark import bench_emitter as run
@@ -324,3 +468,516 @@ def demo() -> None:
 
     run_demo(StackSettings())
 
+
+
+# --- lineage harvest: events from logs, SQL query history and files (producers/harvest_*.py) ---
+
+harvest_app = typer.Typer(help="Harvest OpenLineage events from logs, SQL history and files.",
+                          no_args_is_help=True)
+app.add_typer(harvest_app, name="harvest")
+
+
+def _harvest_sink(dry_run: bool, topic: str | None) -> tuple[Any, Callable[[str], None]]:
+    """The sink (an Emitter, or NDJSON on stdout for --dry-run) and where progress goes."""
+    from producers.emitter import Emitter
+    from producers.harvest_common import PrintSink
+
+    if dry_run:
+        return PrintSink(), lambda line: typer.echo(line, err=True)
+    settings = CommonSettings()
+    return (Emitter(settings.kafka.bootstrap_servers, topic or settings.kafka.raw_topic),
+            typer.echo)
+
+
+def _finish(report: Any, echo: Callable[[str], None], dry_run: bool) -> None:
+    """Print the report; exit 1 when it names problems."""
+    summary = report.summary()
+    echo(summary if not dry_run else summary.replace(" sent,", " printed,", 1))
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@harvest_app.command("logs")
+@friendly_errors
+def harvest_logs(
+    paths: Annotated[list[str], typer.Argument(help="log files, folders or glob patterns")],
+    pattern: Annotated[list[str] | None, typer.Option(
+        "--pattern", help="in folders, only files whose name matches (repeatable)")] = None,
+    follow: Annotated[bool, typer.Option(
+        help="keep reading as the logs grow (Ctrl-C or SIGTERM stops)")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between passes with --follow")] = 2.0,
+    topic: Annotated[str | None, typer.Option(help="default: the raw topic setting")] = None,
+    dry_run: Annotated[bool, typer.Option(help="print the events; send nothing, save no state")
+                       ] = False,
+) -> None:
+    """Publish the OpenLineage events in task and driver logs (console transport output).
+
+    Resumable: remembers per file how far it read. Example: ``lineage harvest logs airflow/logs``.
+    """
+    from producers.harvest_common import StateFile
+    from producers.harvest_logs import harvest_logs as run
+
+    if follow:  # a service manager's stop ends it like Ctrl-C: state saved, report printed
+        import signal
+        from types import FrameType
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+    sink, echo = _harvest_sink(dry_run, topic)
+    state = None if dry_run else StateFile(CommonSettings().state_dir, "logs")
+    report = run(paths, sink, state, patterns=pattern or ("*",), follow=follow,
+                 interval=interval, log=echo)
+    _finish(report, echo, dry_run)
+
+
+@harvest_app.command("sql")
+@friendly_errors
+def harvest_sql(
+    source: Annotated[str | None, typer.Argument(
+        help="a SQL file (statements end with ;), or - for stdin; omit it with --dsn")] = None,
+    dsn: Annotated[str | None, typer.Option(
+        help="read pg_stat_statements of this PostgreSQL (libpq conninfo or postgresql:// URI)")
+                   ] = None,
+    namespace: Annotated[str | None, typer.Option(
+        help="the datasets' namespace, e.g. postgres://db.example.com:5432 (default with "
+             "--dsn: the server's)")] = None,
+    database: Annotated[str | None, typer.Option(
+        help="the database of unqualified tables (with a file)")] = None,
+    default_schema: Annotated[str, typer.Option(help="the schema of unqualified tables")
+                              ] = "public",
+    dialect: Annotated[str, typer.Option(help="openlineage-sql's dialect (with a file)")
+                       ] = "postgres",
+    job: Annotated[str | None, typer.Option(
+        help="the job's name (with a file; several statements: NAME.1, NAME.2, ...)")] = None,
+    job_namespace: Annotated[str | None, typer.Option(
+        help="the jobs' namespace (default: the datasets' namespace)")] = None,
+    reads: Annotated[bool, typer.Option(help="also read-only statements")] = False,
+    event_time: Annotated[str | None, typer.Option(
+        help="ISO time of a file's runs (default: the file's modification time)")] = None,
+    topic: Annotated[str | None, typer.Option(help="default: the raw topic setting")] = None,
+    dry_run: Annotated[bool, typer.Option(help="print the events; send nothing, save no state")
+                       ] = False,
+) -> None:
+    """Publish lineage parsed from SQL statements: a file, or a PostgreSQL's query history.
+
+    Example: ``lineage harvest sql --dsn postgresql://lineage@db/postgres``.
+    """
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from producers import harvest_sql as h
+
+    if (source is None) == (dsn is None):
+        raise LineageError("give either a SQL file or --dsn", hint="see `lineage harvest sql "
+                           "--help`")
+    if dsn is not None:
+        if job is not None:
+            raise LineageError("--job names the statements of a file",
+                               hint="statements from pg_stat_statements are named "
+                                    "<database>.sql_<hash of the statement>")
+        sink, echo = _harvest_sink(dry_run, topic)
+        report = h.harvest_postgres(dsn, sink, None if dry_run else CommonSettings().state_dir,
+                                    job_namespace=job_namespace, namespace=namespace,
+                                    default_schema=default_schema, reads=reads, log=echo)
+        _finish(report, echo, dry_run)
+        return
+    if namespace is None or database is None:
+        raise LineageError("a SQL file needs --namespace and --database",
+                           hint="e.g. --namespace postgres://db.example.com:5432 --database "
+                                "retail (OpenLineage names tables database.schema.table)")
+    path = None if source == "-" else Path(str(source))
+    try:
+        sql = sys.stdin.read() if path is None else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LineageError(f"cannot read {source}: {exc}", hint="give a UTF-8 SQL file") from exc
+    if event_time is not None:
+        try:
+            when = datetime.fromisoformat(event_time)
+        except ValueError as exc:
+            raise LineageError(f"--event-time {event_time!r} is not an ISO time",
+                               hint="e.g. 2024-05-01T12:00:00+00:00") from exc
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    else:
+        when = h.default_event_time(path)
+    sink, echo = _harvest_sink(dry_run, topic)
+    options = h.Options(h.Naming(namespace, database, default_schema, dialect),
+                        job_namespace, job, reads)
+    report = h.harvest_sql_text(sql, str(source), sink, options, event_time=when, log=echo)
+    _finish(report, echo, dry_run)
+
+
+@harvest_app.command("file")
+@friendly_errors
+def harvest_file(
+    paths: Annotated[list[str], typer.Argument(help="JSON/NDJSON files, folders or globs")],
+    pattern: Annotated[list[str] | None, typer.Option(
+        "--pattern", help="in folders, only files whose name matches (repeatable; default "
+                          "*.json, *.ndjson, *.jsonl)")] = None,
+    topic: Annotated[str | None, typer.Option(help="default: the raw topic setting")] = None,
+    dry_run: Annotated[bool, typer.Option(help="print the events; send nothing")] = False,
+) -> None:
+    """Replay files of OpenLineage events; a bad file is reported (file:line) and skipped.
+
+    Example: ``lineage harvest file exports/``.
+    """
+    from producers.harvest_files import PATTERNS
+    from producers.harvest_files import harvest_files as run
+
+    sink, echo = _harvest_sink(dry_run, topic)
+    report = run(paths, sink, patterns=pattern or PATTERNS, log=echo)
+    _finish(report, echo, dry_run)
+
+
+# ---------------------------------------------------------------------------------------------
+# lineage query: the cookbook's recipes (lineage/queries.py) from the command line.
+# ---------------------------------------------------------------------------------------------
+
+Ref = Annotated[str, typer.Argument(
+    metavar="NS:NAME", help="the dataset (or with --job the job): NS:NAME, or NAME with "
+                            "--namespace")]
+Namespace = Annotated[str | None, typer.Option(
+    "--namespace", "-n", help="the namespace; NS:NAME is then read as a NAME, as it is")]
+JobFlag = Annotated[bool, typer.Option("--job", help="name a job instead of a dataset")]
+Hops = Annotated[int, typer.Option(min=1, max=MAX_HOPS, help=f"how many jobs away, 1-{MAX_HOPS}")]
+Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+
+
+def _graph() -> Graph:
+    from lineage.queries import Graph
+
+    settings = CommonSettings()
+    return Graph(settings.neo4j.uri, settings.neo4j.auth(), settings.neo4j.database)
+
+
+def _resolve(graph: Graph, kind: str, ref: str, namespace: str | None) -> tuple[str, str]:
+    """The (namespace, name) of the one dataset or job ``ref`` names (see ``query --help``)."""
+    from lineage import queries
+
+    if namespace is not None:
+        candidates, shown = [(namespace, ref)], f"{namespace}:{ref}"
+    else:
+        candidates, shown = queries.reference_candidates(ref), ref
+    names = sorted({name for _, name in candidates} | {ref})
+    rows = graph.read(queries.FIND_JOBS if kind == "job" else queries.FIND_DATASETS, names=names)
+    try:
+        return queries.choose(kind, shown, candidates,
+                              [(r["namespace"], r["name"]) for r in rows])
+    except NotFound as missing:
+        other = "dataset" if kind == "job" else "job"
+        others = graph.read(queries.FIND_DATASETS if kind == "job" else queries.FIND_JOBS,
+                            names=names)
+        pairs = {(r["namespace"], r["name"]) for r in others}
+        if pairs & set(candidates) or (not candidates and pairs):
+            raise NotFound(missing.cause, hint=f"that is a {other}: "
+                           + ("leave out --job" if kind == "job" else "add --job")) from None
+        raise
+
+
+def _check_field(graph: Graph, namespace: str, name: str, field: str) -> None:
+    from lineage import queries
+
+    fields = [r["field"] for r in graph.read(queries.DATASET_FIELDS, namespace=namespace,
+                                             name=name)]
+    if field not in fields:
+        known = ", ".join(queries.display(f) for f in fields[:20]) + (
+            ", ..." if len(fields) > 20 else "")
+        raise NotFound(f"no column {queries.display(field)} in dataset "
+                       f"{queries.display_ref(namespace, name)}",
+                       hint=f"its columns: {known}" if fields else "the graph knows no column "
+                                                                   "of that dataset")
+
+
+def _emit(as_json: bool, question: str, recipes: list[str], parameters: dict[str, Any],
+          rows: list[dict[str, Any]], text: Callable[[], list[str]]) -> None:
+    from lineage.queries import plain
+
+    if as_json:
+        typer.echo(json.dumps({"question": question, "recipes": recipes,
+                               "parameters": plain(parameters), "rows": plain(rows)},
+                              ensure_ascii=False, indent=2))
+    else:
+        typer.echo("\n".join(text()))
+
+
+def _count(rows: list[dict[str, Any]]) -> str:
+    jobs = sum(1 for r in rows if r["kind"] == "Job")
+    datasets = len(rows) - jobs
+    return (f"{jobs} job{'s' if jobs != 1 else ''} and "
+            f"{datasets} dataset{'s' if datasets != 1 else ''}")
+
+
+def _lineage(direction: str, ref: str, namespace: str | None, job: bool, hops: int,
+             as_json: bool) -> None:
+    from lineage import queries
+
+    kind = "job" if job else "dataset"
+    recipe = f"{kind.upper()}_{direction.upper()}"
+    with _graph() as graph:
+        ns, name = _resolve(graph, kind, ref, namespace)
+        parameters = {"namespace": ns, "name": name, "hops": hops}
+        rows = graph.read(queries.RECIPES[recipe], **parameters)
+
+    def text() -> list[str]:
+        lines = queries.lineage_tree(("Job" if job else "Dataset", ns, name), rows)
+        return [*lines, f"{_count(rows)} {direction} within {hops} hop{'s' if hops != 1 else ''}"]
+
+    _emit(as_json, direction, [recipe], parameters, rows, text)
+
+
+@query_app.command("upstream")
+@friendly_errors
+def query_upstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
+                   hops: Hops = 3, as_json: Json = False) -> None:
+    """Where a dataset (or job) comes from, as a tree: the jobs and datasets upstream.
+
+    Example: ``lineage query upstream 'postgres://db:5432:mart.revenue' --hops 2``
+    """
+    _lineage("upstream", ref, namespace, job, hops, as_json)
+
+
+@query_app.command("downstream")
+@friendly_errors
+def query_downstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
+                     hops: Hops = 3, as_json: Json = False) -> None:
+    """What is built from a dataset (or job), as a tree: the jobs and datasets downstream.
+
+    Example: ``lineage query downstream --job 'airflow:etl.load_orders'``
+    """
+    _lineage("downstream", ref, namespace, job, hops, as_json)
+
+
+@query_app.command("impact")
+@friendly_errors
+def query_impact(
+    ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the dataset")],
+    namespace: Namespace = None,
+    field: Annotated[str | None, typer.Option(
+        "--field", "-f", help="a column of the dataset: its impact through column lineage")] = None,
+    as_json: Json = False,
+) -> None:
+    """What breaks if a dataset (or one of its columns) changes: everything downstream, by hop.
+
+    Example: ``lineage query impact 'postgres://db:5432:raw.orders' --field amount``
+    """
+    from lineage import queries
+
+    with _graph() as graph:
+        ns, name = _resolve(graph, "dataset", ref, namespace)
+        if field is None:
+            recipe, parameters = "DATASET_IMPACT", {"namespace": ns, "name": name}
+        else:
+            _check_field(graph, ns, name, field)
+            recipe, parameters = "FIELD_IMPACT", {"namespace": ns, "dataset": name,
+                                                  "field": field}
+        rows = graph.read(queries.RECIPES[recipe], **parameters)
+
+    def text() -> list[str]:
+        if field is None:
+            title = f"impact of dataset {queries.display_ref(ns, name)}"
+            lines = queries.by_hops(title, rows, lambda r: (
+                f"{'job' if r['kind'] == 'Job' else 'dataset'} "
+                + (queries.display(r["name"]) if r["namespace"] == ns
+                   else queries.display_ref(r["namespace"], r["name"]))))
+            return [*lines, f"{_count(rows)} downstream"]
+        title = f"impact of column {queries.field_label(ns, name, field, '')}"
+        lines = queries.by_hops(title, rows, lambda r: queries.field_label(
+            r["namespace"], r["dataset"], r["field"], ns))
+        return [*lines, f"{len(rows)} column{'s' if len(rows) != 1 else ''} downstream"]
+
+    _emit(as_json, "impact", [recipe], parameters, rows, text)
+
+
+@query_app.command("columns")
+@friendly_errors
+def query_columns(
+    ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the dataset")],
+    field: Annotated[str, typer.Option("--field", "-f", help="the column")],
+    namespace: Namespace = None,
+    as_json: Json = False,
+) -> None:
+    """Column lineage of one column: where it comes from and what it feeds, as two trees.
+
+    Example: ``lineage query columns 'postgres://db:5432:mart.revenue' --field total``
+    """
+    from lineage import queries
+
+    with _graph() as graph:
+        ns, name = _resolve(graph, "dataset", ref, namespace)
+        _check_field(graph, ns, name, field)
+        parameters = {"namespace": ns, "dataset": name, "field": field}
+        upstream = graph.read(queries.FIELD_UPSTREAM, **parameters)
+        downstream = graph.read(queries.FIELD_DOWNSTREAM, **parameters)
+    rows = ([{"direction": "upstream", **r} for r in upstream]
+            + [{"direction": "downstream", **r} for r in downstream])
+
+    def text() -> list[str]:
+        lines = [f"column {queries.field_label(ns, name, field, '')}"]
+        for title, part in (("upstream: where it comes from", upstream),
+                            ("downstream: what it feeds", downstream)):
+            tree = queries.column_tree((ns, name, field), part, title)
+            lines += tree if part else [title, "    (none)"]
+        return lines
+
+    _emit(as_json, "columns", ["FIELD_UPSTREAM", "FIELD_DOWNSTREAM"], parameters, rows, text)
+
+
+@query_app.command("history")
+@friendly_errors
+def query_history(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
+                  as_json: Json = False) -> None:
+    """The versions of a dataset (schema changes) or of a job (SQL, inputs, outputs), as a table.
+
+    Example: ``lineage query history 'postgres://db:5432:staging.orders'``
+    """
+    from lineage import queries
+
+    kind = "job" if job else "dataset"
+    recipe = "JOB_HISTORY" if job else "DATASET_HISTORY"
+    with _graph() as graph:
+        ns, name = _resolve(graph, kind, ref, namespace)
+        parameters = {"namespace": ns, "name": name}
+        rows = graph.read(queries.RECIPES[recipe], **parameters)
+
+    def text() -> list[str]:
+        title = (f"history of {kind} {queries.display_ref(ns, name)}: {len(rows)} "
+                 f"version{'s' if len(rows) != 1 else ''}")
+        if not rows:
+            return [title]
+        if job:
+            table = queries.table(
+                ["version", "valid from", "valid to", "runs", "reads", "writes", "sql"],
+                [[r["version"], r["validFrom"], r["validTo"], r["runs"],
+                  queries.relative(r["reads"], ns), queries.relative(r["writes"], ns), r["sql"]]
+                 for r in rows])
+        else:
+            table = queries.table(
+                ["version", "valid from", "valid to", "written by", "added", "removed",
+                 "retyped"],
+                [[r["version"], r["validFrom"], r["validTo"], r["writtenBy"], r["added"],
+                  r["removed"], r["retyped"]] for r in rows])
+        return [title, *table]
+
+    _emit(as_json, "history", [recipe], parameters, rows, text)
+
+
+@query_app.command("diff")
+@friendly_errors
+def query_diff(
+    from_id: Annotated[str, typer.Argument(metavar="FROM", help="a version id (see history)")],
+    to_id: Annotated[str, typer.Argument(metavar="TO", help="another version id")],
+    as_json: Json = False,
+) -> None:
+    """What changed between two versions of a dataset (fields) or of a job (SQL, datasets).
+
+    Example: ``lineage query diff 626312d5df81405737ed5e1b65e44511 091cef4ee92540...``
+    """
+    from lineage import queries
+
+    parameters = {"from": from_id, "to": to_id}
+    with _graph() as graph:
+        recipe = "DATASET_VERSION_DIFF"
+        rows = graph.read(queries.DATASET_VERSION_DIFF, **parameters)
+        if not rows:
+            recipe = "JOB_VERSION_DIFF"
+            rows = graph.read(queries.JOB_VERSION_DIFF, **parameters)
+    if not rows:
+        raise NotFound(f"no two dataset versions or two job versions with ids "
+                       f"{queries.display(from_id)} and {queries.display(to_id)}",
+                       hint="take both ids from `lineage query history NS:NAME` "
+                            "(add --job for a job's versions)")
+    [diff] = rows
+
+    def text() -> list[str]:
+        before, after = diff["fromVersion"], diff["toVersion"]
+        if recipe == "DATASET_VERSION_DIFF":
+            changes = queries.dataset_diff_rows(diff)
+            what = "dataset " + " -> ".join(dict.fromkeys(
+                queries.display_ref(v["namespace"], v["name"]) for v in (before, after)))
+            headers = ["change", "field", "before", "after"]
+        else:
+            changes = [[c[0], queries.relative([c[1]], after["jobNamespace"])[0]]
+                       for c in queries.job_diff_rows(diff) if c[0] != "sql changed"]
+            what = "job " + " -> ".join(dict.fromkeys(
+                queries.display_ref(v["jobNamespace"], v["jobName"]) for v in (before, after)))
+            headers = ["change", "dataset"]
+        lines = [f"diff of {what}: {before['id']} ({queries.cell(before['validFrom'])}) -> "
+                 f"{after['id']} ({queries.cell(after['validFrom'])})"]
+        lines += queries.table(headers, changes) if changes else []
+        if recipe == "JOB_VERSION_DIFF" and diff["sqlBefore"] != diff["sqlAfter"]:
+            lines += [f"sql before: {queries.cell(diff['sqlBefore'])}",
+                      f"sql after:  {queries.cell(diff['sqlAfter'])}"]
+        return lines if len(lines) > 1 else [*lines, "no differences"]
+
+    _emit(as_json, "diff", [recipe], parameters, rows, text)
+
+
+@query_app.command("as-of")
+@friendly_errors
+def query_as_of(
+    ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the dataset")],
+    at: Annotated[str, typer.Option("--at", help="the time: ISO 8601 (UTC without an offset)")],
+    namespace: Namespace = None,
+    downstream: Annotated[bool, typer.Option(
+        "--downstream", help="what was built from it (default: where it came from)")] = False,
+    hops: Hops = 3,
+    as_json: Json = False,
+) -> None:
+    """The lineage of a dataset as it was at a time: the job versions valid then, as a table.
+
+    Example: ``lineage query as-of 'postgres://db:5432:mart.revenue' --at 2024-03-01T12:00Z``
+    """
+    from lineage import queries
+
+    recipe = "AS_OF_DOWNSTREAM" if downstream else "AS_OF_UPSTREAM"
+    as_of = queries.parse_time(at)
+    with _graph() as graph:
+        ns, name = _resolve(graph, "dataset", ref, namespace)
+        parameters = {"namespace": ns, "name": name, "asOf": as_of, "hops": hops}
+        rows = graph.read(queries.RECIPES[recipe], **parameters)
+
+    def text() -> list[str]:
+        title = (f"{'downstream' if downstream else 'upstream'} of dataset "
+                 f"{queries.display_ref(ns, name)} as of {queries.iso(as_of)}, within {hops} "
+                 f"hop{'s' if hops != 1 else ''}: {_count(rows)}")
+        return [title, *queries.table(
+            ["hops", "kind", "name", "version", "valid from", "valid to"],
+            [[r["hops"], "job" if r["kind"] == "Job" else "dataset",
+              queries.relative([r], ns)[0], r["version"], r["validFrom"], r["validTo"]]
+             for r in rows])] if rows else [title]
+
+    _emit(as_json, "as-of", [recipe], parameters, rows, text)
+
+
+@query_app.command("runs")
+@friendly_errors
+def query_runs(
+    ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the job")],
+    namespace: Namespace = None,
+    limit: Annotated[int, typer.Option(min=1, help="the latest runs to show")] = 20,
+    as_json: Json = False,
+) -> None:
+    """The latest runs of a job: state, start, end, duration, version and parent run.
+
+    Example: ``lineage query runs 'airflow:etl.load_orders' --limit 5``
+    """
+    from lineage import queries
+
+    with _graph() as graph:
+        ns, name = _resolve(graph, "job", ref, namespace)
+        parameters = {"namespace": ns, "name": name, "limit": limit}
+        rows = graph.read(queries.JOB_RUNS, **parameters)
+
+    def text() -> list[str]:
+        title = f"runs of job {queries.display_ref(ns, name)}: the latest {len(rows)}"
+        return [title] if not rows else [title, *queries.table(
+            ["run", "state", "started", "ended", "duration", "version", "parent"],
+            [[r["runId"], r["state"], r["startedAt"], r["endedAt"],
+              queries.duration_text(r["seconds"]), r["versions"],
+              None if r["parent"] is None else
+              f"{queries.display(r['parent']['job'] or '?')} {r['parent']['runId']}"]
+             for r in rows])]
+
+    _emit(as_json, "runs", ["JOB_RUNS"], parameters, rows, text)

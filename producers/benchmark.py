@@ -36,7 +36,7 @@ class EmitterResult:
 
 
 def bench_emitter(bootstrap_servers: str, events: int, *, partitions: int = 6,
-                  compression: Literal["zstd", "lz4", "none"] = "zstd") -> EmitterResult:
+                  compression: Literal["zstd", "lz4", "none"] = "lz4") -> EmitterResult:
     """Emit about ``events`` synthetic events and wait for every acknowledgement."""
     from confluent_kafka.admin import AdminClient
 
