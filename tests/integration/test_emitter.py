@@ -66,6 +66,7 @@ def test_events_kafka_does_not_acknowledge_are_reported_to_the_caller() -> None:
         emitter.flush(timeout=20)
     assert [f.key for f in failed.value.failures] == ["run:n/j"]
     assert "timed out" in failed.value.failures[0].reason.lower()
+    forget(emitter)
 
 
 def test_a_full_buffer_pushes_back_instead_of_growing() -> None:
@@ -77,6 +78,14 @@ def test_a_full_buffer_pushes_back_instead_of_growing() -> None:
     with pytest.raises(BufferFull):
         emitter.emit({"job": {"namespace": "n", "name": "j"}, "run": {"runId": "r"}})
     assert time.monotonic() - started >= 1.0, "it waited for room first"
+    forget(emitter)
+
+
+def forget(emitter: Emitter) -> None:
+    """Drop what a producer aimed at a closed port still holds, so it stops reconnecting."""
+    emitter.producer.purge()
+    emitter.producer.flush(0)
+    del emitter.producer
 
 
 def test_lineage_emit_sends_an_ndjson_file(stack: StackSettings, topic: str,
