@@ -6,15 +6,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +33,7 @@ from openlineage.client.transport.http_common import DEFAULT_RETRY_CONFIG
 
 from lineage.settings import StackSettings
 from tests.conftest import REPO
-from tests.integration.kafka_io import read_topic
+from tests.integration.kafka_io import Worker, read_topic
 
 PRODUCER = "https://example.com/gateway-tests"
 WRITE_TOKEN = "w-" + uuid.uuid4().hex
@@ -51,27 +47,18 @@ def free_port() -> int:
         return port
 
 
-@dataclass
-class Gateway:
+class Gateway(Worker):
     """A ``lineage gateway`` child process on a free port, writing to a topic of its own."""
 
-    proc: subprocess.Popen[bytes]
-    url: str
-    topic: str
-    bootstrap: str
-    log: Path
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    def __init__(self, bootstrap: str, log: Path, env: dict[str, str]) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.topic = f"gateway-{uuid.uuid4().hex[:10]}"
+        self.bootstrap = bootstrap
+        super().__init__({"LINEAGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+                          "LINEAGE_KAFKA__RAW_TOPIC": self.topic,
+                          "LINEAGE_KAFKA__RAW_PARTITIONS": "3",
+                          "LINEAGE_GATEWAY__PORT": str(port), **env}, log, "gateway")
 
     def messages(self) -> list[Any]:
         return read_topic(self.bootstrap, self.topic)
@@ -87,15 +74,8 @@ class Gateway:
 
 
 def start_gateway(bootstrap: str, log: Path, *, healthy: bool = True, **env: str) -> Gateway:
-    port = free_port()
-    topic = f"gateway-{uuid.uuid4().hex[:10]}"
-    full_env = {**os.environ, "LINEAGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-                "LINEAGE_KAFKA__RAW_TOPIC": topic, "LINEAGE_KAFKA__RAW_PARTITIONS": "3",
-                "LINEAGE_GATEWAY__PORT": str(port), **env}
-    proc = subprocess.Popen([sys.executable, "-m", "lineage", "gateway", "--loglevel", "info"],
-                            cwd=REPO, env=full_env, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    gateway = Gateway(proc, f"http://127.0.0.1:{port}", topic, bootstrap, log)
+    gateway = Gateway(bootstrap, log, env)
+    proc = gateway.proc
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
