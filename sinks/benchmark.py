@@ -15,7 +15,8 @@ loaded once through the pipeline's own change records (events -> ``process()`` -
 the shape; ``--reload`` wipes and loads it again). Then p50/p99 latency of three analyst
 questions, each asked about many sampled datasets or fields:
 
-- ``upstream``: the datasets up to 5 dataset hops upstream of a dataset;
+- ``upstream`` (and the equivalent forms ``upstream_bfs``, ``upstream_shortest``): the datasets
+  up to 5 dataset hops upstream of a dataset;
 - ``impact``: every dataset and job downstream of a dataset, with its distance;
 - ``columns``: every column upstream of a column (column lineage), with its distance.
 
@@ -33,7 +34,8 @@ thousands of nodes and time everything)::
     $ lineage bench sink --events 10000              # in-process write path
     $ lineage bench sink --events 10000 --kafka      # changes topic -> `lineage sink`
     $ lineage bench query                            # loads the graph the first time (long)
-    $ lineage bench query --samples 500 --reload
+    $ lineage bench query --query upstream --samples 500
+    $ lineage bench query --reload --load-only       # wipe and load it again
     $ lineage stack down
 
 The pure parts work without any service:
@@ -54,6 +56,7 @@ import queue
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -61,7 +64,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from neo4j import Driver, GraphDatabase
 
@@ -299,46 +302,59 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
            "LINEAGE_SINK__METRICS_PORT": "0"}
     if batch_size:
         env["LINEAGE_SINK__BATCH_SIZE"] = str(batch_size)
-    launched = time.perf_counter()
-    sink = subprocess.Popen([sys.executable, "-m", "lineage", "sink"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                          "enable.auto.commit": False})
-    progress = _every(5)
-    try:
-        parts = [TopicPartition(topic, p) for p in
-                 consumer.list_topics(topic, timeout=30).topics[topic].partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
-        first_commit: tuple[float, int] | None = None
-        while True:
-            committed = {tp.partition: max(tp.offset, 0)
-                         for tp in consumer.committed(parts, timeout=30)}
-            done = sum(committed.values())
-            if done and first_commit is None:
-                first_commit = (time.perf_counter(), done)
-            if all(committed[p] >= end for p, end in ends.items()):
-                break
-            if sink.poll() is not None:
-                error = sink.stderr.read().decode(errors="replace") if sink.stderr else ""
-                raise RuntimeError(f"the benchmark's sink exited early: {error[-2000:]}")
-            if progress():
-                log(f"  sink committed {done}/{workload.records} records")
-            time.sleep(0.1)
-        finished = time.perf_counter()
-        dead = consumer.get_watermark_offsets(TopicPartition(dlq, 0), timeout=30)[1]
-    finally:
-        sink.terminate()
-        sink.wait(60)
-        consumer.close()
-        AdminClient({"bootstrap.servers": bootstrap}).delete_topics([topic, dlq])
+    # The sink's log goes to a file: a pipe nobody reads could fill up and stall the sink.
+    with tempfile.TemporaryFile() as errors:
+        launched = time.perf_counter()
+        sink = subprocess.Popen([sys.executable, "-m", "lineage", "sink"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            first_commit, finished = _wait_for_commits(consumer, topic, workload.records, sink,
+                                                       errors, log)
+            dead = consumer.get_watermark_offsets(TopicPartition(dlq, 0), timeout=30)[1]
+        finally:
+            sink.terminate()
+            sink.wait(60)
+            consumer.close()
+            AdminClient({"bootstrap.servers": bootstrap}).delete_topics([topic, dlq])
     if dead:
         log(f"warning: {dead} records went to the changes DLQ")
-    assert first_commit is not None
     started, already = first_commit
     return SinkResult(workload.records - already,
                       round(workload.events * (workload.records - already)
                             / max(1, workload.records)),
                       finished - started, wall_seconds=finished - launched)
+
+
+def _wait_for_commits(consumer: Any, topic: str, records: int, sink: subprocess.Popen[bytes],
+                      errors: IO[bytes], log: Log) -> tuple[tuple[float, int], float]:
+    """Poll the sink group's committed offsets until they reach the end of ``topic``.
+
+    Returns (time and offsets of the first commit, time of the last one).
+    """
+    from confluent_kafka import TopicPartition
+
+    parts = [TopicPartition(topic, p) for p in
+             consumer.list_topics(topic, timeout=30).topics[topic].partitions]
+    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
+    first_commit: tuple[float, int] | None = None
+    progress = _every(5)
+    while True:
+        committed = {tp.partition: max(tp.offset, 0)
+                     for tp in consumer.committed(parts, timeout=30)}
+        done = sum(committed.values())
+        if done and first_commit is None:
+            first_commit = (time.perf_counter(), done)
+        if first_commit and all(committed[p] >= end for p, end in ends.items()):
+            return first_commit, time.perf_counter()
+        if sink.poll() is not None:
+            errors.seek(0)
+            error = errors.read().decode(errors="replace")
+            raise RuntimeError(f"the benchmark's sink exited early: {error[-2000:]}")
+        if progress():
+            log(f"  sink committed {done}/{records} records")
+        time.sleep(0.1)
 
 
 #: Deletes everything a benchmark namespace wrote, in batches (runs and versions hang off jobs
@@ -498,7 +514,9 @@ def graph_events(plan: GraphPlan, namespace: str = QUERY_NAMESPACE) -> Iterator[
     repeats all day: START names the datasets, COMPLETE only ends the run. Each run has a
     scheduler parent run, one per layer and round.
     """
-    rng = random.Random(f"lineage-bench-events|{plan.shape.seed}")  # noqa: S311
+    # Run ids depend on the namespace: the Run key is the run id alone, so two workloads with
+    # the same ids would share (and their clean-ups delete) each other's runs.
+    rng = random.Random(f"lineage-bench-events|{plan.shape.seed}|{namespace}")  # noqa: S311
     rounds = max((job.runs for job in plan.jobs), default=0)
     step = timedelta(days=1) / (len(plan.jobs) + 1)
     for r in range(rounds):

@@ -143,6 +143,15 @@ def test_the_events_are_valid_and_name_every_job_dataset_and_run() -> None:
     assert datasets == {name for name, _, _ in plan.datasets}
 
 
+def test_another_namespace_gets_other_run_ids() -> None:
+    # The Run key is the run id alone: shared ids would make two workloads share runs.
+    plan = plan_graph(SMALL)
+    ids = [{e["run"]["runId"] for e in graph_events(plan, namespace=ns)}
+           for ns in ("test://a", "test://b")]
+    assert len(ids[0]) == SMALL.runs
+    assert not ids[0] & ids[1]
+
+
 def test_runs_after_the_first_share_its_content_and_add_four_records_each() -> None:
     one_round = GraphShape(**{**SMALL.__dict__, "runs": SMALL.jobs})
     records = {shape.runs: Counter(r["payload"][0] for r in pipeline_records(
