@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import KafkaException, NewTopic
@@ -38,3 +40,33 @@ def ensure_topics(bootstrap_servers: str, wanted: Mapping[str, int],
                 raise ServiceUnavailable(f"cannot create topic {name}: {exc}") from exc
     topics = admin.list_topics(timeout=timeout).topics
     return {name: len(topics[name].partitions) for name in wanted if name in topics}
+
+
+def commit_window(consumer: Any, topic: str, check: Callable[[], None],
+                  progress: Callable[[int], None] | None = None,
+                  interval: float = 0.1) -> tuple[tuple[float, int], float]:
+    """Poll the committed offsets of ``consumer``'s group on ``topic`` until they reach its end.
+
+    For benchmarks: returns ((``perf_counter`` at the first commit, messages it covered),
+    ``perf_counter`` when every partition is committed), so a service's start-up is not timed.
+    ``check`` runs on every poll and raises when the service under test died; ``progress`` gets
+    the messages committed so far.
+    """
+    from confluent_kafka import TopicPartition
+
+    parts = [TopicPartition(topic, p) for p in
+             consumer.list_topics(topic, timeout=30).topics[topic].partitions]
+    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
+    first_commit: tuple[float, int] | None = None
+    while True:
+        committed = {tp.partition: max(tp.offset, 0)
+                     for tp in consumer.committed(parts, timeout=30)}
+        done = sum(committed.values())
+        if done and first_commit is None:
+            first_commit = (time.perf_counter(), done)
+        if first_commit and all(committed[p] >= end for p, end in ends.items()):
+            return first_commit, time.perf_counter()
+        check()
+        if progress is not None:
+            progress(done)
+        time.sleep(interval)

@@ -68,6 +68,7 @@ from typing import IO, Any
 
 from neo4j import Driver, GraphDatabase
 
+from lineage.topics import commit_window
 from producers.synthetic import PRODUCER, RUN_SCHEMA_URL, encode_events, synthetic_events
 from schemas.codec import ChangeRecord, decode, encode
 from sinks import graph
@@ -329,32 +330,20 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
 
 def _wait_for_commits(consumer: Any, topic: str, records: int, sink: subprocess.Popen[bytes],
                       errors: IO[bytes], log: Log) -> tuple[tuple[float, int], float]:
-    """Poll the sink group's committed offsets until they reach the end of ``topic``.
-
-    Returns (time and offsets of the first commit, time of the last one).
-    """
-    from confluent_kafka import TopicPartition
-
-    parts = [TopicPartition(topic, p) for p in
-             consumer.list_topics(topic, timeout=30).topics[topic].partitions]
-    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
-    first_commit: tuple[float, int] | None = None
-    progress = _every(5)
-    while True:
-        committed = {tp.partition: max(tp.offset, 0)
-                     for tp in consumer.committed(parts, timeout=30)}
-        done = sum(committed.values())
-        if done and first_commit is None:
-            first_commit = (time.perf_counter(), done)
-        if first_commit and all(committed[p] >= end for p, end in ends.items()):
-            return first_commit, time.perf_counter()
+    """The sink group's first and last commit on ``topic`` (see lineage.topics.commit_window)."""
+    def check() -> None:
         if sink.poll() is not None:
             errors.seek(0)
             error = errors.read().decode(errors="replace")
             raise RuntimeError(f"the benchmark's sink exited early: {error[-2000:]}")
-        if progress():
+
+    every = _every(5)
+
+    def progress(done: int) -> None:
+        if every():
             log(f"  sink committed {done}/{records} records")
-        time.sleep(0.1)
+
+    return commit_window(consumer, topic, check, progress)
 
 
 #: Deletes everything a benchmark namespace wrote, in batches (runs and versions hang off jobs

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lineage.topics import commit_window
 from producers.synthetic import encode_events, synthetic_events
 from schemas.codec import encode
 from stream_processor.pipeline import process
@@ -82,7 +83,7 @@ def bench_in_process(messages: list[tuple[bytes | None, bytes]]) -> BenchResult:
 def bench_kafka(messages: list[tuple[bytes | None, bytes]], settings: ProcessorSettings,
                 log: Callable[[str], None] = print) -> BenchResult:
     """Publish ``messages`` to fresh topics, run one worker, time until all are committed."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Consumer, Producer
 
     tag = uuid.uuid4().hex[:8]
     env = {
@@ -108,28 +109,16 @@ def bench_kafka(messages: list[tuple[bytes | None, bytes]], settings: ProcessorS
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": env[
         "LINEAGE_PROCESSOR__APP_ID"], "enable.auto.commit": False})
     try:
-        topic = env["LINEAGE_KAFKA__RAW_TOPIC"]
-        parts = [TopicPartition(topic, p) for p in
-                 consumer.list_topics(topic, timeout=30).topics[topic].partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
-        first_commit = None
-        while True:
-            committed = {tp.partition: max(tp.offset, 0)
-                         for tp in consumer.committed(parts, timeout=30)}
-            done = sum(committed.values())
-            if done and first_commit is None:
-                first_commit = (time.perf_counter(), done)
-            if all(committed[p] >= end for p, end in ends.items()):
-                break
+        def check() -> None:
             if worker.poll() is not None:
                 raise RuntimeError("the benchmark worker exited early")
-            time.sleep(0.2)
-        finished = time.perf_counter()
+
+        first_commit, finished = commit_window(consumer, env["LINEAGE_KAFKA__RAW_TOPIC"], check,
+                                               interval=0.2)
     finally:
         worker.terminate()
         worker.wait(60)
         consumer.close()
-    assert first_commit is not None
     # Timed from the first commit, so the worker's start-up and group join are not counted.
     started, already = first_commit
     return BenchResult(len(messages) - already, finished - started, 0, 0, 0)
