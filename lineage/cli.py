@@ -485,8 +485,8 @@ def _harvest_sink(dry_run: bool, topic: str | None) -> tuple[Any, Callable[[str]
     if dry_run:
         return PrintSink(), lambda line: typer.echo(line, err=True)
     settings = CommonSettings()
-    return (Emitter(settings.kafka.bootstrap_servers, topic or settings.kafka.raw_topic),
-            typer.echo)
+    return (Emitter(settings.kafka.bootstrap_servers, topic or settings.kafka.raw_topic,
+                    path="harvest"), typer.echo)
 
 
 def _finish(report: Any, echo: Callable[[str], None], dry_run: bool) -> None:

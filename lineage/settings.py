@@ -161,6 +161,9 @@ class LocalStackOptions(_Frozen):
     java_home: Path | None = None
     with_prometheus: bool = False
     prometheus_port: int = Field(default=9090, ge=1, le=65535)
+    kafka_metrics_port: int = Field(
+        default=9404, ge=1, le=65535,
+        description="the JMX exporter on Kafka, attached when Prometheus is on")
 
 
 class StackSettings(CommonSettings):

@@ -1,7 +1,19 @@
-"""Creating the pipeline's Kafka topics when they are missing (every service does it at start).
+"""The pipeline's Kafka conventions: creating its topics, and the ingest-path header.
+
+Every service creates the topics it needs when they are missing, at start.
+
+The raw topic's messages may carry a ``lineage.path`` header naming the way they came in:
+``gateway`` (the HTTP gateway) or ``harvest`` (``lineage harvest``). A message without it came
+straight from a Kafka client (``lineage emit``, the Emitter, any OpenLineage Kafka transport):
+``kafka``. The processor counts events by path; any other value counts as ``other``, so the
+label stays bounded whatever producers send.
 
 >>> ensure_topics("127.0.0.1:1", {}, timeout=0.1)
 {}
+>>> ingest_path([("lineage.path", b"gateway")]), ingest_path(None), ingest_path({"x": b"1"})
+('gateway', 'kafka', 'kafka')
+>>> ingest_path([("lineage.path", b"somebody-else")])
+'other'
 """
 
 from __future__ import annotations
@@ -14,6 +26,28 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import KafkaException, NewTopic
 
 from lineage.errors import ServiceUnavailable
+
+PATH_HEADER = "lineage.path"
+INGEST_PATHS = ("kafka", "gateway", "harvest", "other")
+
+
+def path_header(path: str) -> list[tuple[str, str | bytes | None]]:
+    """The Kafka headers that mark a raw message as having come in by ``path``."""
+    if path not in INGEST_PATHS:
+        raise ValueError(f"unknown ingest path {path!r}; one of {', '.join(INGEST_PATHS)}")
+    return [] if path == "kafka" else [(PATH_HEADER, path.encode())]
+
+
+def ingest_path(headers: Any) -> str:
+    """The ingest path of a raw message from its headers (a list of pairs, a mapping or None)."""
+    if not headers:
+        return "kafka"
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
+        if name == PATH_HEADER:
+            path = bytes(value or b"").decode("ascii", "replace")
+            return path if path in INGEST_PATHS else "other"
+    return "kafka"
 
 
 def ensure_topics(bootstrap_servers: str, wanted: Mapping[str, int],

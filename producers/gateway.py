@@ -71,7 +71,7 @@ from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 from confluent_kafka import KafkaError, KafkaException, Producer
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -82,7 +82,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lineage.errors import ConfigError, ServiceUnavailable
 from lineage.settings import CommonSettings
+from lineage.topics import path_header
 from producers.emitter import message_key
+from producers.gateway_metrics import (
+    EVENTS_ACCEPTED,
+    EVENTS_REFUSED,
+    IDEMPOTENT_REPLAYS,
+    KAFKA_ACK_LATENCY,
+    REQUEST_LATENCY,
+    REQUESTS,
+)
 from stream_processor.validation import ValidationResult, validate
 
 __all__ = [
@@ -478,30 +487,10 @@ def _idempotency_key(value: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Metrics (labels are bounded: endpoints, status codes, reason codes)
+# Metrics (declared in producers.gateway_metrics)
 # ---------------------------------------------------------------------------------------------
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-
-REQUESTS = Counter("lineage_gateway_requests_total", "HTTP requests, by endpoint and status.",
-                   ["endpoint", "status"])
-REQUEST_LATENCY = Histogram("lineage_gateway_request_seconds",
-                            "From a request's arrival to its answer, by endpoint.", ["endpoint"],
-                            buckets=_LATENCY_BUCKETS)
-EVENTS_ACCEPTED = Counter("lineage_gateway_events_accepted_total",
-                          "Events written to the raw topic, acknowledged by Kafka, answered 201.")
-EVENTS_REFUSED = Counter(
-    "lineage_gateway_events_refused_total",
-    "Events (or, before the body is read, requests) refused, by reason: a validator reason code "
-    "(its first one), or unauthorized, forbidden, unsupported_media_type, too_large, "
-    "too_many_events, bad_request, idempotency_conflict, batch_refused, kafka_unavailable.",
-    ["reason"])
-KAFKA_ACK_LATENCY = Histogram("lineage_gateway_kafka_ack_seconds",
-                              "From producing a request's events to Kafka's last acknowledgement.",
-                              buckets=_LATENCY_BUCKETS)
-IDEMPOTENT_REPLAYS = Counter("lineage_gateway_idempotent_replays_total",
-                             "Requests answered from the idempotency store, not published again.")
-
+_PATH_HEADERS: Final = path_header("gateway")
 _ENDPOINTS: Final = {EVENT_PATH: "lineage", BATCH_PATH: "batch", "/healthz": "healthz",
                      "/metrics": "metrics"}
 
@@ -707,7 +696,8 @@ class KafkaPublisher:
             delivered = self._callback(future)
             while True:
                 try:
-                    self.producer.produce(self.topic, value, key, on_delivery=delivered)
+                    self.producer.produce(self.topic, value, key, headers=_PATH_HEADERS,
+                                          on_delivery=delivered)
                     break
                 except BufferError:  # librdkafka's queue is full: Kafka is slow or away
                     if loop.time() >= deadline:

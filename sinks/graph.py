@@ -68,6 +68,29 @@ def migrate(driver: Driver, database: str | None = None) -> None:
         session.run("CALL db.awaitIndexes(300)").consume()
 
 
+#: The node labels and relationship types of the graph contract (docs/graph-model.md).
+NODE_LABELS = ("Job", "Dataset", "Run", "JobVersion", "DatasetVersion", "Field")
+RELATIONSHIP_TYPES = ("INPUT_TO", "OUTPUT_TO", "HAS_VERSION", "READS", "WRITES", "HAS_FIELD",
+                      "HAS_RUN", "RAN_AS", "WROTE", "READ_FROM", "WROTE_TO", "CHILD_OF", "FEEDS",
+                      "AFFECTS", "SYMLINK_OF")
+
+
+def graph_size(driver: Driver, database: str | None = None
+               ) -> tuple[dict[str, int], dict[str, int]]:
+    """Nodes by label and relationships by type, for the contract's labels and types.
+
+    Each is a single-label (or single-type) count, which Neo4j answers from its count store
+    without touching the graph, so this is cheap at any size.
+    """
+    # Labels and types cannot be parameters; these come from the constants above, not input.
+    with driver.session(database=database) as session:
+        nodes = {label: session.run(f"MATCH (n:{label}) RETURN count(n) AS c").single(
+            strict=True)["c"] for label in NODE_LABELS}
+        relationships = {kind: session.run(f"MATCH ()-[r:{kind}]->() RETURN count(r) AS c").single(
+            strict=True)["c"] for kind in RELATIONSHIP_TYPES}
+    return nodes, relationships
+
+
 class ContractViolation(LineageError):
     """A change record the graph contract cannot take (it goes to the changes DLQ)."""
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 from lineage import topics
 from lineage.dead_letters import headers
 from lineage.errors import ConfigError, FatalError
+from lineage.metrics import serve_metrics
 from schemas.codec import UndecodableRecord, decode
 from sinks import graph, metrics
 from sinks.settings import SinkSettings
@@ -58,6 +60,8 @@ class Item:
     message: Message
     kind: str
     row: dict[str, Any]
+    event_time: int  # microseconds, for the freshness metrics
+    ingested_at: int
 
 
 class Neo4jSink:
@@ -77,6 +81,7 @@ class Neo4jSink:
         self.producer = Producer({"bootstrap.servers": kafka, "acks": "all",
                                   "enable.idempotence": True, "linger.ms": 5})
         self.stopping = False
+        self.next_gauges = 0.0
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -88,8 +93,13 @@ class Neo4jSink:
         self.migrate()
         self.consumer.subscribe([self.settings.kafka.changes_topic])
         opts = self.settings.sink
+        sizes = threading.Thread(target=self._refresh_graph_size, name="graph-size", daemon=True)
+        sizes.start()
         try:
             while not self.stopping and not (should_stop and should_stop()):
+                if time.monotonic() >= self.next_gauges:
+                    self.next_gauges = time.monotonic() + opts.gauge_seconds
+                    self._update_lag()
                 messages = self.consumer.consume(opts.batch_size, timeout=opts.poll_seconds)
                 batch = []
                 for message in messages:
@@ -101,6 +111,8 @@ class Neo4jSink:
                 if batch:
                     self.handle(batch)
         finally:
+            self.stopping = True
+            sizes.join(timeout=30)
             self.consumer.close()
             self.producer.flush(30)
             self.driver.close()
@@ -113,7 +125,8 @@ class Neo4jSink:
             try:
                 record = decode(message.value() or b"")
                 kind = record["payload"][0]
-                items.append(Item(message, kind, graph.row(kind, record)))
+                items.append(Item(message, kind, graph.row(kind, record), record["eventTime"],
+                                  record["ingestedAt"]))
             except UndecodableRecord as exc:
                 dead.append((message, {"code": "undecodable", "message": str(exc)}))
             except (graph.ContractViolation, KeyError, TypeError, ValueError) as exc:
@@ -146,8 +159,11 @@ class Neo4jSink:
                                             "message": f"{exc.code}: {exc.message}"})]
             half = len(items) // 2
             return self.write(items[:half]) + self.write(items[half:])
+        now_micros = time.time() * 1_000_000
         for item in items:
             metrics.RECORDS_WRITTEN.labels(item.kind).inc()
+            metrics.FRESHNESS.observe(max(0.0, now_micros - item.event_time) / 1_000_000)
+            metrics.ARRIVAL_FRESHNESS.observe(max(0.0, now_micros - item.ingested_at) / 1_000_000)
         return []
 
     def _transaction(self, items: list[Item]) -> None:
@@ -180,7 +196,39 @@ class Neo4jSink:
                 time.sleep(delay)
                 delay = min(delay * 2, opts.retry_max_seconds)
 
+    def _refresh_graph_size(self) -> None:
+        """Refresh the graph size gauges every ``gauge_seconds`` until the sink stops."""
+        database = self.settings.neo4j.database
+        while not self.stopping:
+            try:
+                nodes, relationships = graph.graph_size(self.driver, database)
+            except (Neo4jError, DriverError, OSError) as exc:  # the writer's retries report it
+                log.debug("graph size not refreshed: %s", exc)
+            else:
+                for label, count in nodes.items():
+                    metrics.GRAPH_NODES.labels(label).set(count)
+                for kind, count in relationships.items():
+                    metrics.GRAPH_RELATIONSHIPS.labels(kind).set(count)
+            deadline = time.monotonic() + self.settings.sink.gauge_seconds
+            while not self.stopping and time.monotonic() < deadline:
+                time.sleep(0.2)
+
     # -- Kafka ---------------------------------------------------------------------------------
+
+    def _update_lag(self) -> None:
+        """Set the lag gauge: records on the changes topic after the group's commit."""
+        assigned = self.consumer.assignment()
+        if not assigned:
+            return
+        group = self.settings.sink.group_id
+        try:
+            committed = self.consumer.committed(assigned, timeout=5)
+            for tp in committed:
+                _low, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+                metrics.CONSUMER_LAG.labels(group, str(tp.partition)).set(
+                    max(0, high - max(tp.offset, 0)))
+        except KafkaException as exc:  # a rebalance or Kafka away: the next refresh will tell
+            log.debug("consumer lag not refreshed: %s", exc)
 
     def dead_letter(self, dead: list[tuple[Message, Reason]]) -> None:
         """Send dead letters to the changes DLQ and wait until all are acknowledged."""
@@ -228,10 +276,7 @@ def _collect_failure(failed: list[Any], item: Any, err: Any, _msg: Any) -> None:
 def run_sink(settings: SinkSettings) -> None:
     """Run the sink until SIGTERM/SIGINT (blocks)."""
     opts = settings.sink
-    if opts.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(opts.metrics_port, addr=opts.metrics_host)
+    serve_metrics(opts.metrics_port, opts.metrics_host, "LINEAGE_SINK__METRICS_PORT")
     sink = Neo4jSink(settings)
 
     def stop(_signum: int, _frame: Any) -> None:

@@ -21,6 +21,8 @@ class SinkOptions(BaseModel):
     poll_seconds: float = Field(default=0.5, gt=0, description="longest wait to fill a batch")
     retry_initial_seconds: float = Field(default=0.5, gt=0)
     retry_max_seconds: float = Field(default=30.0, gt=0)
+    gauge_seconds: float = Field(
+        default=10.0, gt=0, description="how often the lag and graph size gauges are refreshed")
     metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 turns metrics off")
     metrics_host: str = "127.0.0.1"
 

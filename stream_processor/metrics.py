@@ -1,18 +1,24 @@
 """The processor's Prometheus metrics (served on ``LINEAGE_PROCESSOR__METRICS_PORT``).
 
-Labels are bounded: reason codes, standard facet keys, repair codes, record kinds, partitions.
-No job, dataset or run name is ever a label.
+Labels are bounded: ingest paths (:data:`lineage.topics.INGEST_PATHS`), reason codes, standard
+facet keys, repair codes, record and dead-letter kinds, the consumer group and partitions. No
+job, dataset or run name is ever a label. Label values known in advance are created at import
+with a zero, so dashboards and alerts see a series before the first event of its kind.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from lineage.topics import INGEST_PATHS
+
 _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _AGE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 
 EVENTS_CONSUMED = Counter(
-    "lineage_processor_events_consumed_total", "Raw messages consumed from the raw topic."
+    "lineage_processor_events_consumed_total",
+    "Raw messages consumed from the raw topic, by the path they came in (lineage.path header).",
+    ["path"],
 )
 EVENTS_ACCEPTED = Counter(
     "lineage_processor_events_accepted_total", "Events that passed validation."
@@ -20,6 +26,11 @@ EVENTS_ACCEPTED = Counter(
 EVENTS_REJECTED = Counter(
     "lineage_processor_events_rejected_total",
     "Messages sent to the DLQ, by their first reason code.", ["reason"],
+)
+DEAD_LETTERS = Counter(
+    "lineage_processor_dead_letters_total",
+    "Messages sent to the DLQ topic, by kind: event (rejected), facet (one facet dropped).",
+    ["kind"],
 )
 FACETS_DROPPED = Counter(
     "lineage_processor_facets_dropped_total",
@@ -49,13 +60,14 @@ PROCESSING_LATENCY = Histogram(
     "From a message's arrival on the raw topic to the acknowledgement of its changes.",
     buckets=_LATENCY_BUCKETS,
 )
-BATCH_SIZE = Histogram(
-    "lineage_processor_batch_size", "Messages processed per batch.",
+BATCH_EVENTS = Histogram(
+    "lineage_processor_batch_events", "Messages processed per batch.",
     buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500),
 )
 CONSUMER_LAG = Gauge(
-    "lineage_processor_consumer_lag", "Messages behind the end of the raw topic, by partition.",
-    ["partition"],
+    "lineage_processor_consumer_lag_messages",
+    "Messages behind the end of the raw topic, by consumer group and partition (set per batch).",
+    ["group", "partition"],
 )
 STATE_EXPIRED = Counter(
     "lineage_processor_state_expired_total",
@@ -65,3 +77,8 @@ PARTITIONS_REREAD = Counter(
     "lineage_processor_partitions_reread_total",
     "Raw partitions re-read from their commit because it stopped moving with events to go.",
 )
+
+for _path in INGEST_PATHS:
+    EVENTS_CONSUMED.labels(_path)
+for _kind in ("event", "facet"):
+    DEAD_LETTERS.labels(_kind)

@@ -32,6 +32,7 @@ from faust.streams import _current_event
 
 from lineage import topics
 from lineage.dead_letters import headers
+from lineage.metrics import serve_metrics
 from schemas.codec import encode
 from stream_processor import metrics
 from stream_processor.output import OutMessage, Output
@@ -229,7 +230,7 @@ class ProcessorWorker:
                 for key, span in entries.items():
                     self.table[key] = [span[0], span[1], message.partition]
             self._observe(outcome, now, message)
-        metrics.BATCH_SIZE.observe(len(events))
+        metrics.BATCH_EVENTS.observe(len(events))
         self._update_lag(latest)
         if time.monotonic() >= self.next_expiry:
             self.next_expiry = time.monotonic() + opts.expiry_interval_seconds
@@ -252,8 +253,9 @@ class ProcessorWorker:
         await self.output.send_all(messages)
 
     def _observe(self, outcome: Outcome, now: float, message: Any) -> None:
-        metrics.EVENTS_CONSUMED.inc()
+        metrics.EVENTS_CONSUMED.labels(topics.ingest_path(message.headers)).inc()
         for letter in outcome.dead_letters:
+            metrics.DEAD_LETTERS.labels(letter.kind).inc()
             if letter.kind == "event":
                 metrics.EVENTS_REJECTED.labels(letter.reasons[0]["code"]).inc()
             else:
@@ -275,10 +277,11 @@ class ProcessorWorker:
 
     def _update_lag(self, latest: dict[int, Any]) -> None:
         consumer = self.app.consumer
+        group = self.settings.processor.app_id
         for partition, event in latest.items():
             with contextlib.suppress(Exception):  # highwater is unknown right after assignment
                 highwater = consumer.highwater(event.message.tp)
-                metrics.CONSUMER_LAG.labels(str(partition)).set(
+                metrics.CONSUMER_LAG.labels(group, str(partition)).set(
                     max(0, highwater - event.message.offset - 1))
 
     async def reread_stalled(self) -> None:
@@ -327,9 +330,6 @@ class ProcessorWorker:
 def run_worker(settings: ProcessorSettings, loglevel: str = "warning") -> None:
     """Run one processor worker until SIGTERM/SIGINT (blocks)."""
     opts = settings.processor
-    if opts.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(opts.metrics_port, addr=opts.metrics_host)
+    serve_metrics(opts.metrics_port, opts.metrics_host, "LINEAGE_PROCESSOR__METRICS_PORT")
     worker = ProcessorWorker(settings)
     faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()

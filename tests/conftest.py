@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -32,14 +33,35 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
     )
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports below Linux's ephemeral range (32768 and up).
+
+    Ports from ``bind(0)`` are ephemeral ones, which the stack's own outgoing connections may
+    take in the seconds before a service binds them; ports below that range are never handed
+    out that way.
+    """
+    rng = random.Random()
+    found: list[int] = []
+    while len(found) < count:
+        port = rng.randrange(20_000, 32_000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in found:
+            found.append(port)
+    return found
+
+
+def free_port() -> int:
+    """One free port (see :func:`free_ports`)."""
+    return free_ports(1)[0]
+
+
 def private_ports_env(state_dir: Path) -> dict[str, str]:
     """Settings for a second local stack: its own state folder and free ports."""
-    socks = [socket.socket() for _ in range(5)]
-    for sock in socks:
-        sock.bind(("127.0.0.1", 0))
-    kafka, controller, bolt, http, prometheus = (sock.getsockname()[1] for sock in socks)
-    for sock in socks:
-        sock.close()
+    kafka, controller, bolt, http, prometheus, jmx = free_ports(6)
     return {
         "LINEAGE_STATE_DIR": str(state_dir),
         "LINEAGE_STACK__KAFKA_PORT": str(kafka),
@@ -47,6 +69,7 @@ def private_ports_env(state_dir: Path) -> dict[str, str]:
         "LINEAGE_STACK__BOLT_PORT": str(bolt),
         "LINEAGE_STACK__HTTP_PORT": str(http),
         "LINEAGE_STACK__PROMETHEUS_PORT": str(prometheus),
+        "LINEAGE_STACK__KAFKA_METRICS_PORT": str(jmx),
     }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lineage.errors import StackError
-from lineage.settings import CONNECTION_FILE, StackSettings, project_root
+from lineage.settings import CONNECTION_FILE, StackSettings
 from lineage.stack.jvm import find_java, resolve_classpath
 from lineage.stack.processes import ManagedProcess, port_in_use
 from lineage.stack.services import (
@@ -29,6 +29,7 @@ from lineage.stack.services import (
     Neo4jService,
     PrometheusService,
     Service,
+    deploy_dir,
 )
 
 __all__ = ["LocalStack", "ServiceStatus"]
@@ -46,13 +47,7 @@ class ServiceStatus:
 
 
 def jvm_dir() -> Path:
-    root = project_root()
-    if root is None:
-        raise StackError(
-            "the local stack runs from a checkout of the project (deploy/local is missing)",
-            hint="clone the repository, or use deploy/docker-compose.yml",
-        )
-    return root / "deploy" / "local" / "jvm"
+    return deploy_dir() / "local" / "jvm"
 
 
 class LocalStack:
@@ -83,17 +78,19 @@ class LocalStack:
         """
         java = find_java(self.options.java_home)
         cache = self.state_dir / "jvm"
-        services: list[Service] = [
-            cls(
-                folder=self.state_dir / cls.name,
-                options=self.options,
-                java=java,
-                classpath=resolve_classpath(jvm_dir() / cls.name, cache),
-            )
-            for cls in (KafkaService, Neo4jService)
-        ]
         prometheus = PrometheusService(folder=self.state_dir / "prometheus", options=self.options)
-        if self.options.with_prometheus or prometheus.process.pid() is not None:
+        with_prometheus = self.options.with_prometheus or prometheus.process.pid() is not None
+        # With Prometheus on, Kafka carries the JMX exporter so the broker is scraped too.
+        agent = (Path(resolve_classpath(jvm_dir() / "jmx-exporter", cache))
+                 if with_prometheus else None)
+        services: list[Service] = [
+            KafkaService(folder=self.state_dir / "kafka", options=self.options, java=java,
+                         classpath=resolve_classpath(jvm_dir() / "kafka", cache),
+                         jmx_agent=agent),
+            Neo4jService(folder=self.state_dir / "neo4j", options=self.options, java=java,
+                         classpath=resolve_classpath(jvm_dir() / "neo4j", cache)),
+        ]
+        if with_prometheus:
             services.append(prometheus)
         return services
 
@@ -220,6 +217,7 @@ def _port_setting(service: str, label: str) -> str:
     return {
         ("kafka", "kafka"): "kafka_port",
         ("kafka", "controller"): "kafka_controller_port",
+        ("kafka", "metrics"): "kafka_metrics_port",
         ("neo4j", "bolt"): "bolt_port",
         ("neo4j", "http"): "http_port",
         ("prometheus", "http"): "prometheus_port",

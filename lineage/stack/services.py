@@ -23,10 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from lineage.errors import StackError
-from lineage.settings import PASSWORD_FILE, LocalStackOptions
+from lineage.settings import PASSWORD_FILE, LocalStackOptions, project_root
 from lineage.stack.processes import ManagedProcess
 
 HEALTH_TOPIC = "__lineage_stack_health"
+
+
+def deploy_dir() -> Path:
+    """The checkout's ``deploy`` folder (poms, Prometheus rules), or a StackError saying why."""
+    root = project_root()
+    if root is None:
+        raise StackError(
+            "the local stack runs from a checkout of the project (deploy/local is missing)",
+            hint="clone the repository, or use deploy/docker-compose.yml",
+        )
+    return root / "deploy"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,13 +99,21 @@ class JvmService(Service, ABC):
 
 @dataclass(frozen=True, kw_only=True)
 class KafkaService(JvmService):
-    """Apache Kafka 4 in KRaft mode, one combined broker and controller."""
+    """Apache Kafka 4 in KRaft mode, one combined broker and controller.
+
+    With ``jmx_agent`` (the Prometheus JMX exporter's jar), the broker serves its metrics on
+    ``kafka_metrics_port`` by the rules in ``deploy/prometheus/kafka-jmx.yml``.
+    """
 
     name: str = "kafka"
+    jmx_agent: Path | None = None
 
     @property
     def ports(self) -> dict[str, int]:
-        return {"kafka": self.options.kafka_port, "controller": self.options.kafka_controller_port}
+        ports = {"kafka": self.options.kafka_port, "controller": self.options.kafka_controller_port}
+        if self.jmx_agent is not None:
+            ports["metrics"] = self.options.kafka_metrics_port
+        return ports
 
     @property
     def bootstrap(self) -> str:
@@ -182,9 +201,13 @@ class KafkaService(JvmService):
             )
 
     def argv(self) -> list[str]:
-        log4j = f"-Dlog4j2.configurationFile={self.folder / 'log4j2.properties'}"
+        flags = [f"-Dlog4j2.configurationFile={self.folder / 'log4j2.properties'}"]
+        if self.jmx_agent is not None:
+            rules = deploy_dir() / "prometheus" / "kafka-jmx.yml"
+            flags.append(f"-javaagent:{self.jmx_agent}={self.options.host}:"
+                         f"{self.options.kafka_metrics_port}:{rules}")
         cmd = self.jvm_argv(self.options.kafka_heap, "kafka.Kafka")
-        return [*cmd[:2], log4j, *cmd[2:], str(self.folder / "server.properties")]
+        return [*cmd[:2], *flags, *cmd[2:], str(self.folder / "server.properties")]
 
     def check(self, timeout: float) -> None:
         kafka_round_trip(self.bootstrap, timeout)
@@ -355,6 +378,19 @@ def neo4j_ping(uri: str, auth: tuple[str, str], timeout: float) -> None:
         raise StackError(f"Neo4j at {uri} answered RETURN 1 with {one!r}")
 
 
+def service_metrics_ports() -> dict[str, int]:
+    """Where the pipeline's services serve /metrics, by scrape job name, from their settings."""
+    # Imported here: the stack must not need the services' packages unless Prometheus is on.
+    from producers.gateway import GatewaySettings
+    from sinks.settings import SinkSettings
+    from stream_processor.settings import ProcessorSettings
+
+    ports = {"lineage-processor": ProcessorSettings().processor.metrics_port,
+             "lineage-sink": SinkSettings().sink.metrics_port,
+             "lineage-gateway": GatewaySettings().gateway.port}
+    return {job: port for job, port in ports.items() if port}
+
+
 @dataclass(frozen=True, kw_only=True)
 class PrometheusService(Service):
     """Prometheus from Debian's package, scraping the stack's services on loopback."""
@@ -384,22 +420,35 @@ class PrometheusService(Service):
 
     def prepare(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(
-            "\n".join(
-                [
-                    "# Written by `lineage stack up --with-prometheus`; rewritten at every start.",
-                    "global:",
-                    "  scrape_interval: 5s",
-                    "  evaluation_interval: 5s",
-                    "scrape_configs:",
-                    "  - job_name: prometheus",
-                    "    static_configs:",
-                    f"      - targets: ['{self.options.host}:{self.options.prometheus_port}']",
-                    "",
-                ]
-            ),
-            encoding="utf-8",
-        )
+        self.config.write_text(self.render_config(), encoding="utf-8")
+
+    def render_config(self) -> str:
+        """The scrape config: Prometheus, Kafka's JMX exporter and the pipeline's services.
+
+        The services' ports come from their own settings (``LINEAGE_PROCESSOR__METRICS_PORT``,
+        ``LINEAGE_SINK__METRICS_PORT``, ``LINEAGE_GATEWAY__PORT``), so the targets follow them;
+        the alert rules are the repository's ``deploy/prometheus/alerts.yml``. Job names match
+        deploy/prometheus/prometheus.yml, which the dashboard and the alerts rely on.
+        """
+        host = self.options.host
+        targets = {
+            "prometheus": self.options.prometheus_port,
+            "kafka": self.options.kafka_metrics_port,
+            **service_metrics_ports(),
+        }
+        lines = [
+            "# Written by `lineage stack up --with-prometheus`; rewritten at every start.",
+            "global:",
+            "  scrape_interval: 5s",
+            "  evaluation_interval: 5s",
+            "rule_files:",
+            f"  - '{deploy_dir() / 'prometheus' / 'alerts.yml'}'",
+            "scrape_configs:",
+        ]
+        for job, port in targets.items():
+            lines += [f"  - job_name: {job}", "    static_configs:",
+                      f"      - targets: ['{host}:{port}']"]
+        return "\n".join(lines) + "\n"
 
     def argv(self) -> list[str]:
         binary = shutil.which("prometheus")

@@ -13,7 +13,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -22,6 +21,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from tests.conftest import free_port
 
 SUPERUSER = "postgres"
 
@@ -37,13 +38,6 @@ def server_bindir() -> Path | None:
         return tuple(int(x) for x in re.findall(r"\d+", path.parent.name))
 
     return max(found, key=version)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PrivatePostgres:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -32,19 +31,12 @@ from openlineage.client.transport.http import (
 from openlineage.client.transport.http_common import DEFAULT_RETRY_CONFIG
 
 from lineage.settings import StackSettings
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 from tests.integration.kafka_io import Worker, read_topic
 
 PRODUCER = "https://example.com/gateway-tests"
 WRITE_TOKEN = "w-" + uuid.uuid4().hex
 READ_TOKEN = "r-" + uuid.uuid4().hex
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Gateway(Worker):
