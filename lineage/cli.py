@@ -16,6 +16,7 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -235,7 +236,6 @@ def emit(
     Example: ``lineage emit events.ndjson`` or ``cat events.json | lineage emit -``.
     """
     import sys
-    from pathlib import Path
 
     from producers.emitter import Emitter, read_events
 
@@ -400,6 +400,8 @@ def bench_query(
              "impact, columns")] = None,
     reload: Annotated[bool, typer.Option(help="delete and load the graph again")] = False,
     load_only: Annotated[bool, typer.Option(help="load the graph, time nothing")] = False,
+    namespace: Annotated[str | None, typer.Option(
+        help="the graph's namespace (default: bench://query-graph)")] = None,
 ) -> None:
     """p50/p99 latency of lineage questions on a big synthetic graph (loaded once, reused).
 
@@ -408,6 +410,7 @@ def bench_query(
     from sinks.benchmark import (
         DEFAULT_QUERIES,
         QUERIES,
+        QUERY_NAMESPACE,
         GraphShape,
         bench_queries,
         connect,
@@ -424,10 +427,12 @@ def bench_query(
     settings = SinkSettings()
     plan = plan_graph(GraphShape(datasets=datasets, jobs=jobs, runs=runs, layers=layers,
                                  seed=seed))
-    loaded, _seconds = load_graph(plan, settings, reload=reload, log=typer.echo)
+    graph_namespace = namespace or QUERY_NAMESPACE
+    loaded, _seconds = load_graph(plan, settings, namespace=graph_namespace, reload=reload,
+                                  log=typer.echo)
     driver = connect(settings)
     try:
-        counts = graph_counts(driver)
+        counts = graph_counts(driver, graph_namespace)
     finally:
         driver.close()
     typer.echo(f"graph {'loaded' if loaded else 'reused'}: {counts['datasets']:,} datasets, "
@@ -435,7 +440,7 @@ def bench_query(
     if load_only:
         return
     results = bench_queries(plan, settings, names, samples=samples, warmup=warmup,
-                            log=typer.echo)
+                            namespace=graph_namespace, log=typer.echo)
     typer.echo(f"{'query':<16} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8} "
                f"{'rows':>8}")
     for r in results:
@@ -458,6 +463,95 @@ def bench_emitter(
                  compression=compression)  # type: ignore[arg-type]
     typer.echo(f"emitter ({compression}): {result.events} events ({result.megabytes:.0f} MB of "
                f"JSON) acknowledged in {result.seconds:.2f}s = {result.rate:,.0f} events/s")
+
+
+@bench_app.command("generate")
+@friendly_errors
+def bench_generate(
+    out: Annotated[Path, typer.Argument(help="the NDJSON file to write (a manifest beside it)")],
+    events: Annotated[int, typer.Option(help="lines to write, 1k to 10M")] = 10_000,
+    jobs: Annotated[int, typer.Option(help="jobs in the DAG")] = 1_000,
+    namespaces: Annotated[int | None, typer.Option(help="default: jobs/100, 1 to 50")] = None,
+    max_depth: Annotated[int, typer.Option(help="longest job chain, up to 20")] = 20,
+    seed: Annotated[int, typer.Option(help="the same seed writes the same bytes")] = 1,
+) -> None:
+    """Write a deterministic OpenLineage workload (DAG of jobs, runs, duplicates, noise).
+
+    Example: ``lineage bench generate --events 30000 --jobs 10000 bench/work/10k.ndjson``
+    """
+    from lineage.bench.workload import WorkloadSpec, write_workload
+
+    try:
+        spec = WorkloadSpec(events=events, jobs=jobs, namespaces=namespaces,
+                            max_depth=max_depth, seed=seed)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stats = write_workload(spec, out, progress=lambda n: typer.echo(f"  {n:,} lines"))
+    typer.echo(f"wrote {stats.events:,} lines to {out}: {stats.valid:,} valid "
+               f"({stats.duplicates:,} duplicates, {stats.out_of_order:,} out of order), "
+               f"{stats.invalid:,} invalid; {stats.jobs:,} jobs, {stats.datasets:,} datasets, "
+               f"depth {stats.depth}")
+
+
+@bench_app.command("e2e")
+@friendly_errors
+def bench_e2e(
+    workload: Annotated[Path, typer.Argument(help="an NDJSON file from `lineage bench generate`")],
+    runs: Annotated[int, typer.Option(help="runs at maximum rate, and as many at fixed load")] = 3,
+    rate: Annotated[float | None, typer.Option(
+        help="the fixed offered load, events/s (default: half the maximum runs' median)")] = None,
+    fixed_events: Annotated[int, typer.Option(
+        help="events of each fixed-load run (the workload's first ones)")] = 20_000,
+    peer_url: Annotated[str | None, typer.Option(
+        help="a server with Marquez's API (Marquez, or our gateway) to compare")] = None,
+    peer_name: Annotated[str, typer.Option(help="the peer's name in the report")] = "Marquez",
+    out: Annotated[Path | None, typer.Option(help="the JSON result file")] = None,
+) -> None:
+    """End to end: events/s from emit to Neo4j, freshness, ceilings, query latency, a peer.
+
+    Runs on the configured Kafka and Neo4j (the local stack by default), on topics and groups of
+    its own; it replaces the workload's namespaces in Neo4j.
+    Example: ``lineage bench e2e bench/work/1k.ndjson --runs 3 --out bench/results/1k.json``
+    """
+    from lineage.bench.suite import run_suite
+
+    if runs < 1:
+        raise typer.BadParameter("at least one run", param_hint="--runs")
+    result = run_suite(workload, CommonSettings(), runs=runs, fixed_rate=rate,
+                       fixed_events=fixed_events, peer_url=peer_url, peer_name=peer_name,
+                       log=typer.echo)
+    e2e = result["e2e"]
+    typer.echo(f"pipeline: {e2e['max_rate']['median']:,.0f} events/s (median of {runs}); "
+               f"freshness p50 {e2e['freshness_p50']['median']}s, p99 "
+               f"{e2e['freshness_p99']['median']}s at {e2e['fixed_rate']:,.0f} events/s")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"results: {out}")
+
+
+PLOTS = Path("docs/img")
+
+
+@bench_app.command("report")
+@friendly_errors
+def bench_report(
+    results: Annotated[list[Path], typer.Argument(help="JSON files from `lineage bench e2e`")],
+    plots: Annotated[Path, typer.Option(help="where the PNG plots go")] = PLOTS,
+) -> None:
+    """The comparison table (markdown, on stdout) and the plots, from the JSON results.
+
+    Example: ``lineage bench report bench/results/*.json --plots docs/img``
+    """
+    from lineage.bench.report import load, plot, resources, table
+
+    docs = load(results)
+    typer.echo(table(docs))
+    typer.echo("")
+    typer.echo(resources(docs))
+    for path in plot(docs, plots):
+        typer.echo(f"plot: {path}", err=True)
 
 
 @app.command("demo")

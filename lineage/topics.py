@@ -104,3 +104,25 @@ def commit_window(consumer: Any, topic: str, check: Callable[[], None],
         if progress is not None:
             progress(done)
         time.sleep(interval)
+
+
+def wait_for_group(bootstrap_servers: str, group: str, members: int = 1,
+                   timeout: float = 120) -> None:
+    """Block until consumer ``group`` is stable with ``members`` members, each holding
+    partitions; raises :class:`ServiceUnavailable` after ``timeout`` seconds."""
+    from confluent_kafka import ConsumerGroupState
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except KafkaException:
+            description = None
+        if (description is not None and description.state == ConsumerGroupState.STABLE
+                and len(description.members) == members
+                and all(m.assignment.topic_partitions for m in description.members)):
+            return
+        time.sleep(0.5)
+    raise ServiceUnavailable(f"consumer group {group} did not settle with {members} members "
+                             f"in {timeout:.0f}s")

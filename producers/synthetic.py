@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,12 +30,15 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 TYPES = ("string", "bigint", "double", "timestamp", "boolean", "date", "decimal(18,2)")
 
 
-def _facet(spec: str, body: dict[str, Any]) -> dict[str, Any]:
+def facet(spec: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A standard facet: ``body`` with this module's ``_producer`` and the ``_schemaURL`` of
+    ``spec`` (a path under https://openlineage.io/spec/facets/)."""
     return {**FACET_PRODUCER,
             "_schemaURL": f"https://openlineage.io/spec/facets/{spec}", **body}
 
 
-def _columns(rng: random.Random, dataset: str) -> list[dict[str, str]]:
+def random_columns(rng: random.Random, dataset: str) -> list[dict[str, str]]:
+    """10-40 columns for ``dataset``, named after the last dotted part of its name."""
     return [{"name": f"{dataset.split('.')[-1]}_c{i}", "type": rng.choice(TYPES)}
             for i in range(rng.randint(10, 40))]
 
@@ -54,31 +57,32 @@ def synthetic_events(
     datasets: list[tuple[str, list[dict[str, str]]]] = []
     for source in range(5):
         name = f"raw.source_{source}"
-        datasets.append((name, _columns(rng, name)))
+        datasets.append((name, random_columns(rng, name)))
     plans = []
     for j in range(jobs):
         inputs = rng.sample(datasets, k=min(len(datasets), rng.randint(2, 5)))
         outputs = []
         for o in range(rng.randint(1, 2)):
             name = f"mart.job{j}_out{o}"
-            outputs.append((name, _columns(rng, name)))
+            outputs.append((name, random_columns(rng, name)))
         datasets.extend(outputs)
-        plans.append((f"job_{j}", inputs, outputs))
+        sources = [(namespace, name, columns) for name, columns in inputs]
+        plans.append((f"job_{j}", inputs, sources, outputs))
 
     clock = START
     for run_index in range(runs_per_job):
         scheduler_run = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        for job_name, inputs, outputs in plans:
+        for job_name, inputs, sources, outputs in plans:
             run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             clock += timedelta(seconds=rng.randint(1, 30))
-            parent = _facet("1-1-0/ParentRunFacet.json#/$defs/ParentRunFacet", {
+            parent = facet("1-1-0/ParentRunFacet.json#/$defs/ParentRunFacet", {
                 "run": {"runId": scheduler_run},
                 "job": {"namespace": namespace, "name": f"scheduler.dag_{run_index}"},
             })
             base = {
                 "run": {"runId": run_id, "facets": {"parent": parent}},
                 "job": {"namespace": namespace, "name": job_name, "facets": {
-                    "sql": _facet("1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet", {
+                    "sql": facet("1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet", {
                         # Synthetic text for the sql facet; never executed anywhere.
                         "query": f"INSERT INTO {outputs[0][0]} SELECT * "  # noqa: S608
                                  f"FROM {inputs[0][0]}"}),
@@ -92,8 +96,8 @@ def synthetic_events(
             clock += timedelta(seconds=rng.randint(5, 600))
             end_type = "FAIL" if rng.random() < fail_rate else "COMPLETE"
             end = {**base, "eventType": end_type, "eventTime": clock.isoformat(),
-                   "inputs": [_dataset(namespace, n, cols) for n, cols in inputs],
-                   "outputs": [_dataset(namespace, n, cols, _lineage(rng, namespace, cols, inputs))
+                   "inputs": [dataset(namespace, n, cols) for n, cols in inputs],
+                   "outputs": [dataset(namespace, n, cols, column_lineage(rng, cols, sources))
                                for n, cols in outputs]}
             for event in (start, end):
                 yield event
@@ -101,29 +105,34 @@ def synthetic_events(
                     yield json.loads(json.dumps(event))
 
 
-def _dataset(namespace: str, name: str, columns: list[dict[str, str]],
-             lineage: dict[str, Any] | None = None) -> dict[str, Any]:
-    facets: dict[str, Any] = {"schema": _facet("1-1-1/SchemaDatasetFacet.json#/$defs/"
-                                               "SchemaDatasetFacet", {"fields": columns})}
+def dataset(namespace: str, name: str, columns: list[dict[str, str]],
+            lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A dataset of an event with its ``schema`` facet (and ``columnLineage``, when given)."""
+    facets: dict[str, Any] = {"schema": facet("1-1-1/SchemaDatasetFacet.json#/$defs/"
+                                              "SchemaDatasetFacet", {"fields": columns})}
     if lineage:
         facets["columnLineage"] = lineage
     return {"namespace": namespace, "name": name, "facets": facets}
 
 
-def _lineage(rng: random.Random, namespace: str, columns: list[dict[str, str]],
-             inputs: list[tuple[str, list[dict[str, str]]]]) -> dict[str, Any]:
+def column_lineage(rng: random.Random, columns: list[dict[str, str]],
+                   inputs: Sequence[tuple[str, str, list[dict[str, str]]]]) -> dict[str, Any]:
+    """A ``columnLineage`` facet feeding each of ``columns`` from 1-2 random input columns.
+
+    ``inputs`` are (namespace, name, columns) of the datasets the columns may come from.
+    """
     fields = {}
     for column in columns:
         sources = []
         for _ in range(rng.randint(1, 2)):
-            name, cols = rng.choice(inputs)
+            namespace, name, cols = rng.choice(inputs)
             sources.append({"namespace": namespace, "name": name,
                             "field": rng.choice(cols)["name"],
                             "transformations": [{"type": "DIRECT", "subtype": rng.choice(
                                 ("IDENTITY", "TRANSFORMATION", "AGGREGATION"))}]})
         fields[column["name"]] = {"inputFields": sources}
-    return _facet("1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
-                  {"fields": fields})
+    return facet("1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
+                 {"fields": fields})
 
 
 def transport_key(event: dict[str, Any]) -> bytes:

@@ -12,8 +12,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from sinks.graph import ORDER
 
-# From seconds (a live pipeline) to a day (a replay, a backfill, a pipeline catching up).
-_FRESHNESS_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+# Fine below a minute (a live pipeline, where the SLO and the benchmark's percentiles sit), then
+# coarse up to a day (a replay, a backfill, a pipeline catching up).
+_FRESHNESS_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 45,
+                      60, 120, 300, 900, 3600, 21600, 86400)
 
 RECORDS_WRITTEN = Counter(
     "lineage_sink_records_total", "Change records written to Neo4j, by kind.", ["kind"],

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import random
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from lineage.stack.processes import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_OPENLINEAGE = REPO.parent / "shared" / "openlineage"
@@ -31,27 +31,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
         capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO,
         env={**os.environ, **(env or {})},
     )
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports below Linux's ephemeral range (32768 and up).
-
-    Ports from ``bind(0)`` are ephemeral ones, which the stack's own outgoing connections may
-    take in the seconds before a service binds them; ports below that range are never handed
-    out that way.
-    """
-    rng = random.Random()
-    found: list[int] = []
-    while len(found) < count:
-        port = rng.randrange(20_000, 32_000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if port not in found:
-            found.append(port)
-    return found
 
 
 def free_port() -> int:

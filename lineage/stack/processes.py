@@ -19,6 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct free ports below Linux's ephemeral range (32768 and up).
+
+    Ports from ``bind(0)`` are ephemeral ones, which a stack's own outgoing connections may take
+    in the seconds before a service binds them; ports below that range are never handed out
+    that way.
+    """
+    import random
+
+    rng = random.Random()  # noqa: S311 - not for security
+    found: list[int] = []
+    while len(found) < count:
+        port = rng.randrange(20_000, 32_000)
+        if port not in found and not port_in_use(host, port):
+            found.append(port)
+    return found
+
+
 def port_in_use(host: str, port: int) -> bool:
     """True when something already listens on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

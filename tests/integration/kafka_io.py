@@ -145,26 +145,6 @@ class Pipeline:
             worker.stop()
 
 
-def wait_for_group(bootstrap: str, group: str, members: int, timeout: float = 120) -> None:
-    """Block until ``group`` is stable with ``members`` members, each holding partitions."""
-    from confluent_kafka import ConsumerGroupState
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            description = admin.describe_consumer_groups([group])[group].result(timeout=10)
-        except KafkaException:
-            description = None
-        if (description is not None and description.state == ConsumerGroupState.STABLE
-                and len(description.members) == members
-                and all(m.assignment.topic_partitions for m in description.members)):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"group {group} did not settle with {members} members in {timeout}s")
-
-
 def publish(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
     """Publish (key, value) pairs, acks=all; returns how many were acknowledged."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",

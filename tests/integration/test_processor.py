@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lineage.settings import StackSettings
+from lineage.topics import wait_for_group
 from producers.synthetic import encode_events, synthetic_events
 from tests.integration.kafka_io import (
     Pipeline,
@@ -19,7 +20,6 @@ from tests.integration.kafka_io import (
     message_count,
     progress,
     read_topic,
-    wait_for_group,
 )
 
 WORKLOAD = {"jobs": 25, "runs_per_job": 3, "seed": 11}

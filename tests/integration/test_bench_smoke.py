@@ -1,0 +1,111 @@
+"""Every `lineage bench` command at a tiny size, on the real stack, so the harness cannot rot.
+
+These check that each benchmark runs to the end and reports figures of the right shape; the
+figures themselves are measured by hand and written in docs/benchmarks.md (a timed test on a
+shared machine would be noise).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lineage.settings import StackSettings
+from sinks.benchmark import connect, delete_namespace
+from sinks.settings import SinkSettings
+from tests.conftest import run_cli
+from tests.integration.test_gateway import Gateway, start_gateway
+
+
+def ok(*args: str) -> str:
+    """Run ``lineage ARGS`` and return its output; fail with it when the command fails."""
+    result = run_cli(*args, timeout=900)
+    assert result.returncode == 0, f"lineage {' '.join(args)}:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def rate(output: str, unit: str) -> float:
+    """The figure before ``unit`` (e.g. "events/s") in a benchmark's output."""
+    found = re.findall(rf"([\d,.]+) {re.escape(unit)}", output)
+    assert found, f"no '{unit}' figure in:\n{output}"
+    return float(found[-1].replace(",", ""))
+
+
+def test_the_processor_benchmark_runs_in_process_and_through_kafka(stack: StackSettings) -> None:
+    assert rate(ok("bench", "processor", "--events", "300"), "events/s") > 0
+    assert rate(ok("bench", "processor", "--events", "300", "--kafka"), "events/s") > 0
+
+
+def test_the_sink_benchmark_runs_in_process_and_through_kafka(stack: StackSettings) -> None:
+    assert rate(ok("bench", "sink", "--events", "200"), "change records/s") > 0
+    assert rate(ok("bench", "sink", "--events", "200", "--kafka"), "change records/s") > 0
+
+
+def test_the_emitter_benchmark_runs(stack: StackSettings) -> None:
+    assert rate(ok("bench", "emitter", "--events", "300"), "events/s") > 0
+
+
+def test_the_query_benchmark_runs_on_a_small_graph_of_its_own(stack: StackSettings) -> None:
+    namespace = f"bench://smoke-{uuid.uuid4().hex[:8]}"
+    try:
+        out = ok("bench", "query", "--datasets", "60", "--jobs", "30", "--runs", "60",
+                 "--layers", "4", "--samples", "5", "--warmup", "1", "--namespace", namespace)
+    finally:
+        with connect(SinkSettings()) as driver:
+            delete_namespace(driver, namespace)
+    assert "upstream" in out and "p50 ms" in out
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bench") / "tiny.ndjson"
+    out = ok("bench", "generate", "--events", "400", "--jobs", "40", "--namespaces", "2",
+             "--max-depth", "6", "--seed", "3", str(path))
+    assert "wrote 400 lines" in out
+    return path
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """Our gateway as the peer: it speaks Marquez's POST and GET /api/v1/lineage."""
+    gateway = start_gateway(stack.kafka.bootstrap_servers,
+                            tmp_path_factory.mktemp("peer") / "gateway.log")
+    yield gateway
+    gateway.stop()
+
+
+def test_the_end_to_end_benchmark_and_its_report_run_on_a_tiny_workload(
+    stack: StackSettings, workload: Path, gateway: Gateway, tmp_path: Path,
+) -> None:
+    results = tmp_path / "results.json"
+    try:
+        out = ok("bench", "e2e", str(workload), "--runs", "1", "--peer-url", gateway.url,
+                 "--peer-name", "gateway", "--out", str(results))
+    finally:
+        manifest = json.loads(Path(f"{workload}.manifest.json").read_text())
+        with connect(SinkSettings()) as driver:
+            for namespace in manifest["stats"]["namespace_names"]:
+                delete_namespace(driver, namespace)
+    assert "pipeline:" in out
+    doc: dict[str, Any] = json.loads(results.read_text())
+    (run,) = doc["e2e"]["max"]
+    assert run["events"] == 400 and run["changes"] > 0 and run["rate"] > 0
+    assert run["dead_letters"] >= 1  # the workload's invalid lines
+    assert set(run["resources"]) >= {"lineage process", "lineage sink", "emitter (harness)"}
+    assert doc["e2e"]["fixed"][0]["freshness_p99"] > 0
+    assert doc["ceilings"]["kafka"]["rate"] > 0 and doc["ceilings"]["neo4j"]["rate"] > 0
+    assert doc["queries"]["ours_cypher"]["mean_rows"] > 0
+    assert doc["peer"]["ingest"]["statuses"].get("201", 0) > 0
+    assert doc["peer"]["lineage_depth5"]["mean_nodes"] > 0
+
+    plots = tmp_path / "plots"
+    report = ok("bench", "report", str(results), "--plots", str(plots))
+    assert "| 40 | 400 |" in report
+    for png in ("bench-throughput.png", "bench-latency.png"):
+        assert (plots / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
