@@ -17,6 +17,9 @@ Endpoints (details, settings and examples: docs/gateway.md):
 ``POST /api/v1/lineage/batch`` a JSON array (``application/json``) or NDJSON
                                (``application/x-ndjson``); all or nothing: one invalid
                                event refuses the batch (422, every bad index listed)
+``GET /api/v1/lineage``        Marquez's lineage read: the graph around ``nodeId`` up to
+                               ``depth`` steps, answered from Neo4j
+                               (:mod:`lineage.marquez_api`)
 ``GET /healthz``               200 when Kafka answers and the raw topic exists, else 503
 ``GET /metrics``               Prometheus metrics
 =============================  ==========================================================
@@ -25,7 +28,9 @@ Status codes: 201 written and acknowledged; 400 not JSON, not an object, not an 
 header; 401 no or unknown bearer token (with ``WWW-Authenticate``); 403 a read-only token
 posting; 409 an ``Idempotency-Key`` reused with another body; 413 over the size or count limit;
 415 not JSON / NDJSON, or a content coding other than gzip; 422 a core spec violation; 503 Kafka
-unavailable or slower than the ack timeout (with ``Retry-After``; never a 201 then).
+unavailable or slower than the ack timeout (with ``Retry-After``; never a 201 then). A lineage
+read answers 200, 400 (a bad ``nodeId`` or ``depth``), 401, 404 (no such node) or 503 (Neo4j
+unavailable, with ``Retry-After``).
 
 From a shell (``lineage gateway`` listens on 127.0.0.1:5000, Marquez's API port)::
 
@@ -38,6 +43,7 @@ From a shell (``lineage gateway`` listens on 127.0.0.1:5000, Marquez's API port)
          -H 'Content-Type: application/x-ndjson' -H 'Idempotency-Key: nightly-2024-05-01' \\
          --data-binary @events.ndjson
     curl -s http://127.0.0.1:5000/healthz
+    curl -s 'http://127.0.0.1:5000/api/v1/lineage?nodeId=dataset:warehouse:orders&depth=2'
 
 The message key is the standard OpenLineage Kafka transport's
 (:func:`producers.emitter.message_key`). The pure parts work on their own:
@@ -67,8 +73,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Final, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVar
 
+import anyio.to_thread
 import msgspec
 from confluent_kafka import KafkaError, KafkaException, Producer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -80,6 +87,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lineage import marquez_api
 from lineage.errors import ConfigError, ServiceUnavailable
 from lineage.settings import CommonSettings
 from lineage.topics import path_header
@@ -89,10 +97,14 @@ from producers.gateway_metrics import (
     EVENTS_REFUSED,
     IDEMPOTENT_REPLAYS,
     KAFKA_ACK_LATENCY,
+    LINEAGE_QUERY_LATENCY,
     REQUEST_LATENCY,
     REQUESTS,
 )
 from stream_processor.validation import ValidationResult, validate
+
+if TYPE_CHECKING:
+    from neo4j import Driver
 
 __all__ = [
     "Answer",
@@ -144,7 +156,8 @@ class GatewayOptions(BaseModel):
         default=(), description="bearer tokens that may publish: a JSON list, or a file path "
         "(one token a line, '#' comments); none at all turns authentication off")
     read_tokens: TokenSource = Field(
-        default=(), description="read-only tokens (may read /metrics, may not publish: 403)")
+        default=(), description="read-only tokens (may read /metrics and GET /api/v1/lineage, "
+        "may not publish: 403)")
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024,
         description="one event (and each event of a batch), after gzip; the processor's limit")
@@ -160,6 +173,9 @@ class GatewayOptions(BaseModel):
         "the client gets a 503 rather than a read timeout")
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After of a 503")
     health_timeout_seconds: float = Field(default=2.0, gt=0)
+    lineage_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="how long a GET /api/v1/lineage retries reaching Neo4j, "
+        "and the longest its query may run there, before a 503")
 
 
 class GatewaySettings(CommonSettings):
@@ -493,6 +509,7 @@ def _idempotency_key(value: str | None) -> str | None:
 _PATH_HEADERS: Final = path_header("gateway")
 _ENDPOINTS: Final = {EVENT_PATH: "lineage", BATCH_PATH: "batch", "/healthz": "healthz",
                      "/metrics": "metrics"}
+_READ_METHODS: Final = frozenset({"GET", "HEAD"})
 
 
 class _Observe:
@@ -506,6 +523,8 @@ class _Observe:
             await self.app(scope, receive, send)
             return
         endpoint = _ENDPOINTS.get(scope["path"].rstrip("/") or "/", "other")
+        if endpoint == "lineage" and scope["method"] in _READ_METHODS:
+            endpoint = "lineage_read"  # Marquez's read on the path of its write
         started = time.perf_counter()
         status = 500
 
@@ -798,6 +817,10 @@ class Gateway:
             partitions=settings.kafka.raw_partitions)
         self.idempotency: IdempotencyStore[Answer] = IdempotencyStore(
             self.options.idempotency_retention_seconds, self.options.idempotency_max_keys)
+        # Neo4j, for lineage reads only: connected on the first read, so that a gateway that
+        # only publishes never needs Neo4j (nor its password).
+        self._neo4j: Driver | None = None
+        self._neo4j_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -809,6 +832,8 @@ class Gateway:
             yield
         finally:
             await self.publisher.close()
+            if self._neo4j is not None:
+                await anyio.to_thread.run_sync(self._neo4j.close)
 
     def announce_auth(self) -> None:
         if self.tokens.enabled:
@@ -844,6 +869,103 @@ class Gateway:
         if status != 200:
             return self._auth_problem(status, value).response()
         return Response(generate_latest(), 200, media_type=CONTENT_TYPE_LATEST)
+
+    async def lineage(self, request: Request) -> Response:
+        """``/api/v1/lineage``: POST publishes an event, GET reads lineage (as in Marquez)."""
+        if request.method == "POST":
+            return await self.post_event(request)
+        return await self.get_lineage(request)
+
+    # -- Marquez's lineage read --------------------------------------------------------------
+
+    async def get_lineage(self, request: Request) -> Response:
+        status, value = self.tokens.check(request.headers.get("authorization"), "read")
+        if status != 200:
+            return self._auth_problem(status, value).response()
+        params = request.query_params
+        reasons: list[dict[str, str]] = []
+        ref: marquez_api.NodeRef | None = None
+        depth = marquez_api.DEFAULT_DEPTH
+        try:
+            ref = marquez_api.parse_node_id(params.get("nodeId"))
+        except marquez_api.BadRequest as exc:
+            reasons.append({"code": "bad_node_id", "parameter": "nodeId", "message": str(exc)})
+        try:
+            depth = marquez_api.parse_depth(params.get("depth"))
+        except marquez_api.BadRequest as exc:
+            reasons.append({"code": "bad_depth", "parameter": "depth", "message": str(exc)})
+        if reasons or ref is None:
+            first = reasons[0]
+            return problem(400, first["code"], first["message"], reasons=reasons).response()
+        try:
+            graph = await anyio.to_thread.run_sync(self._read_lineage, ref, depth)
+        except _Refused as refused:
+            return refused.answer.response()
+        if graph is None:
+            return problem(404, "node_not_found", f"{params['nodeId']} is not in the lineage graph",
+                           reasons=[{"code": "node_not_found", "parameter": "nodeId",
+                                     "message": "no such node"}]).response()
+        return Response(msgspec.json.encode(graph), 200, media_type="application/json")
+
+    def _neo4j_driver(self) -> Driver:
+        """The driver for lineage reads, created on first use (in a worker thread)."""
+        from neo4j import GraphDatabase
+
+        with self._neo4j_lock:
+            if self._neo4j is None:
+                neo4j, timeout = self.settings.neo4j, self.options.lineage_timeout_seconds
+                self._neo4j = GraphDatabase.driver(
+                    neo4j.uri, auth=neo4j.auth(), connection_timeout=min(timeout, 5.0),
+                    connection_acquisition_timeout=timeout, max_transaction_retry_time=timeout,
+                    # e.g. "property description does not exist": the graph model allows that
+                    notifications_min_severity="OFF")
+            return self._neo4j
+
+    def _read_lineage(self, ref: marquez_api.NodeRef, depth: int) -> dict[str, Any] | None:
+        """Marquez's answer from Neo4j (blocking); a 503 or 500 as :class:`_Refused`."""
+        from neo4j.exceptions import (
+            AuthError,
+            ConnectionAcquisitionTimeoutError,
+            DriverError,
+            Neo4jError,
+            SessionExpired,
+            TransientError,
+        )
+        from neo4j.exceptions import ServiceUnavailable as Neo4jUnavailable
+
+        opts = self.options
+        retry = {"Retry-After": str(opts.retry_after_seconds)}
+        try:
+            driver = self._neo4j_driver()
+            started = time.perf_counter()
+            graph = marquez_api.fetch_lineage(driver, ref, depth,
+                                              database=self.settings.neo4j.database,
+                                              timeout=opts.lineage_timeout_seconds)
+            LINEAGE_QUERY_LATENCY.observe(time.perf_counter() - started)
+            return graph
+        except (Neo4jUnavailable, SessionExpired, ConnectionAcquisitionTimeoutError,
+                TransientError, OSError) as exc:
+            log.warning("answering 503 to a lineage read: Neo4j is unavailable: %s", exc)
+            raise _Refused(problem(503, "neo4j_unavailable",
+                                   f"cannot reach Neo4j at {self.settings.neo4j.uri}; try "
+                                   "again later", headers=retry)) from None
+        except (ConfigError, AuthError) as exc:
+            log.error("answering 503 to a lineage read: %s", exc)
+            raise _Refused(problem(503, "neo4j_unavailable", "the gateway cannot log in to "
+                                   "Neo4j (see its log)", headers=retry)) from None
+        except Neo4jError as exc:
+            if "TransactionTimedOut" in (exc.code or ""):
+                raise _Refused(problem(
+                    503, "neo4j_timeout", f"the query ran longer than "
+                    f"{opts.lineage_timeout_seconds:g}s; try a smaller depth",
+                    headers=retry)) from None
+            log.exception("Neo4j refused a lineage read")
+            raise _Refused(problem(500, "neo4j_error", "Neo4j refused the query (see the "
+                                   "gateway's log)")) from None
+        except DriverError:
+            log.exception("a lineage read failed")
+            raise _Refused(problem(500, "neo4j_error", "the lineage read failed (see the "
+                                   "gateway's log)")) from None
 
     # -- the steps of a POST -----------------------------------------------------------------
 
@@ -1033,7 +1155,7 @@ def create_app(settings: GatewaySettings, publisher: Publisher | None = None) ->
     """The gateway as an ASGI app (``publisher`` defaults to Kafka, from ``settings``)."""
     gateway = Gateway(settings, publisher)
     routes = [
-        Route(EVENT_PATH, gateway.post_event, methods=["POST"]),
+        Route(EVENT_PATH, gateway.lineage, methods=["GET", "POST"]),
         Route(BATCH_PATH, gateway.post_batch, methods=["POST"]),
         Route("/healthz", gateway.healthz, methods=["GET"]),
         Route("/metrics", gateway.metrics, methods=["GET"]),

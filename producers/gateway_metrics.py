@@ -29,3 +29,7 @@ KAFKA_ACK_LATENCY = Histogram("lineage_gateway_kafka_ack_seconds",
                               buckets=_LATENCY_BUCKETS)
 IDEMPOTENT_REPLAYS = Counter("lineage_gateway_idempotent_replays_total",
                              "Requests answered from the idempotency store, not published again.")
+LINEAGE_QUERY_LATENCY = Histogram(
+    "lineage_gateway_lineage_query_seconds",
+    "The Neo4j query of a lineage read (GET /api/v1/lineage), driver call included.",
+    buckets=_LATENCY_BUCKETS)
