@@ -103,6 +103,7 @@ def bench_kafka(messages: list[tuple[bytes | None, bytes]], settings: ProcessorS
     producer.flush(120)
     log(f"published {len(messages)} events to {env['LINEAGE_KAFKA__RAW_TOPIC']}; "
         "starting a worker")
+    launched = time.perf_counter()
     worker = subprocess.Popen([sys.executable, "-m", "lineage", "process"],
                               env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -121,4 +122,8 @@ def bench_kafka(messages: list[tuple[bytes | None, bytes]], settings: ProcessorS
         consumer.close()
     # Timed from the first commit, so the worker's start-up and group join are not counted.
     started, already = first_commit
+    if already >= len(messages):
+        # One batch held everything (a tiny workload): only the wall time says anything.
+        log("the first commit covered every event: timed from the worker's start instead")
+        return BenchResult(len(messages), finished - launched, 0, 0, 0)
     return BenchResult(len(messages) - already, finished - started, 0, 0, 0)

@@ -1,6 +1,8 @@
-"""One same-run comparison for one workload: the pipeline end to end (several runs at maximum
-rate, then several at a fixed offered load), the raw ceilings of Kafka and Neo4j, lineage query
-latency on the graph the runs built, and optionally a peer through Marquez's HTTP API.
+"""One same-run comparison for one workload, in this order: the pipeline end to end at maximum
+rate (several runs); lineage query latency on the graph the last of them built (ours in Cypher,
+and the peer's through Marquez's ``GET /api/v1/lineage`` when a peer is given); the pipeline at a
+fixed offered load (several runs on a prefix of the workload, for freshness); the raw ceilings of
+Kafka and Neo4j; the peer's ingest through ``POST /api/v1/lineage``.
 
 The result is one JSON document (``bench/results/*.json``), which ``lineage bench report``
 turns into the tables and plots of docs/benchmarks.md.
@@ -67,6 +69,13 @@ def run_suite(workload: Path, settings: CommonSettings, *, runs: int = 3,
         log(f"  e2e at maximum rate, run {run + 1}/{runs}")
         maximum.append(e2e.run_once(messages, namespaces, settings, log=log))
         log(f"    {maximum[-1].rate:.0f} events/s")
+    # Queries run on the whole workload's graph, which the last maximum-rate run left.
+    targets = deep_datasets(stats)
+    samples = [targets[i % len(targets)] for i in range(QUERY_SAMPLES)]
+    log(f"  lineage queries: {len(samples)} upstream questions about deep datasets")
+    result["queries"] = {"ours_cypher": _our_latency(settings, samples)}
+    peer_latency = _peer_latency(peer_url, samples) if peer_url else None
+
     rate = fixed_rate or round(0.5 * statistics.median(r.rate for r in maximum), 1)
     fixed = []
     # Freshness needs a steady state, not the whole workload: a prefix keeps big sizes short.
@@ -94,11 +103,9 @@ def run_suite(workload: Path, settings: CommonSettings, *, runs: int = 3,
                           "changes_per_event": round(per_event, 3),
                           "neo4j_events_per_second": round(neo4j.rate / per_event, 1)}
 
-    targets = deep_datasets(stats)
-    samples = [targets[i % len(targets)] for i in range(QUERY_SAMPLES)]
-    result["queries"] = {"ours_cypher": _our_latency(settings, samples)}
     if peer_url:
-        result["peer"] = _peer(peer_url, peer_name, messages, samples, log)
+        result["peer"] = {**_peer_ingest(peer_url, peer_name, messages, log),
+                          "lineage_depth5": peer_latency}
     return result
 
 
@@ -116,10 +123,17 @@ def _our_latency(settings: CommonSettings, samples: list[tuple[str, str]]) -> di
             "mean_rows": round(latency.mean_rows, 1)}
 
 
-def _peer(url: str, name: str, messages: list[e2e.Message], samples: list[tuple[str, str]],
-          log: Log) -> dict[str, Any]:
+def _peer_latency(url: str, samples: list[tuple[str, str]]) -> dict[str, Any]:
     from sinks.benchmark import percentile
 
+    peer.lineage_latency(url, samples[:10], depth=5)  # warm-up
+    millis, nodes = peer.lineage_latency(url, samples, depth=5)
+    return {"samples": len(millis), "p50_ms": round(percentile(millis, 50), 2),
+            "p99_ms": round(percentile(millis, 99), 2),
+            "mean_nodes": round(sum(nodes) / len(nodes), 1)}
+
+
+def _peer_ingest(url: str, name: str, messages: list[e2e.Message], log: Log) -> dict[str, Any]:
     events = [value for value, _ in messages]
     probe, rest = events[: len(events) // 5], events[len(events) // 5:]
     log(f"  {name}: finding the best concurrency on {len(probe)} events")
@@ -127,10 +141,5 @@ def _peer(url: str, name: str, messages: list[e2e.Message], samples: list[tuple[
     log(f"    best: {level}; ingesting the other {len(rest)} events")
     ingest = peer.ingest(url, rest, level)
     log(f"    {ingest.rate:.0f} events/s {ingest.statuses}")
-    millis, nodes = peer.lineage_latency(url, samples[:10], depth=5)  # warm-up
-    millis, nodes = peer.lineage_latency(url, samples, depth=5)
     return {"name": name, "url": url, "concurrency_tried": [r.to_json() for r in tried],
-            "ingest": ingest.to_json(),
-            "lineage_depth5": {"samples": len(millis), "p50_ms": round(percentile(millis, 50), 2),
-                               "p99_ms": round(percentile(millis, 99), 2),
-                               "mean_nodes": round(sum(nodes) / len(nodes), 1)}}
+            "ingest": ingest.to_json()}
