@@ -39,6 +39,7 @@ from lineage.bench.measure import (
     bucket_difference,
     histogram_quantile,
     scrape_histogram,
+    scrape_sums,
 )
 from lineage.errors import LineageError
 from lineage.settings import CommonSettings, StackSettings
@@ -49,6 +50,7 @@ from producers.emitter import Emitter, message_key
 Log = Callable[[str], None]
 Message = tuple[bytes, "str | None"]
 FRESHNESS = "lineage_sink_arrival_freshness_seconds"
+STATEMENTS = "lineage_sink_statement_seconds"
 
 
 def load_messages(path: Path) -> list[Message]:
@@ -90,6 +92,8 @@ class RunResult:
     freshness_p50: float
     freshness_p99: float
     resources: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Seconds Neo4j spent in each record kind's statement (the sink's metric), over the run.
+    statement_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -265,6 +269,7 @@ def run_once(messages: Sequence[Message], namespaces: Sequence[str], settings: C
             after = resource.getrusage(resource.RUSAGE_SELF)
             freshness = bucket_difference(scrape_histogram(pipeline.metrics_url, FRESHNESS),
                                           before)
+            statements = scrape_sums(pipeline.metrics_url, STATEMENTS, "kind")
             dead = pipeline.count(pipeline.dlq)
         finally:
             pipeline.stop()
@@ -275,4 +280,4 @@ def run_once(messages: Sequence[Message], namespaces: Sequence[str], settings: C
     return RunResult("fixed" if rate else "max", rate, len(messages), changes, dead,
                      round(finished - started, 3), round(emit_seconds, 3),
                      histogram_quantile(freshness, 0.5), histogram_quantile(freshness, 0.99),
-                     usage)
+                     usage, statements)

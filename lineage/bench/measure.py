@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -100,17 +101,27 @@ class ResourceMonitor:
                 for name in self.pids}
 
 
-def scrape_histogram(url: str, name: str) -> list[tuple[float, float]]:
-    """The cumulative buckets ``(le, count)`` of histogram ``name`` on a /metrics page."""
+def _family(url: str, name: str) -> Any:
     from prometheus_client.parser import text_string_to_metric_families
 
     with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback service
         text = resp.read().decode()
     for family in text_string_to_metric_families(text):
         if family.name == name:
-            return sorted((float(s.labels["le"]), s.value) for s in family.samples
-                          if s.name.endswith("_bucket"))
+            return family
     raise LookupError(f"{url} serves no histogram {name}")
+
+
+def scrape_histogram(url: str, name: str) -> list[tuple[float, float]]:
+    """The cumulative buckets ``(le, count)`` of histogram ``name`` on a /metrics page."""
+    return sorted((float(s.labels["le"]), s.value) for s in _family(url, name).samples
+                  if s.name.endswith("_bucket"))
+
+
+def scrape_sums(url: str, name: str, label: str) -> dict[str, float]:
+    """The ``_sum`` of histogram ``name`` on a /metrics page, by the value of ``label``."""
+    return {s.labels[label]: round(s.value, 3) for s in _family(url, name).samples
+            if s.name.endswith("_sum")}
 
 
 def bucket_difference(after: Sequence[tuple[float, float]],

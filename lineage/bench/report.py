@@ -28,6 +28,10 @@ def _ratio(ours: float, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "n/a"
 
 
+def _runs(count: int) -> str:
+    return "1 run" if count == 1 else f"{count} runs"
+
+
 def table(docs: Sequence[dict[str, Any]]) -> str:
     """The markdown comparison table: one row per workload."""
     lines = [
@@ -47,7 +51,7 @@ def table(docs: Sequence[dict[str, Any]]) -> str:
                       if peer else "not run")
         lines.append(
             f"| {work['jobs']:,} | {work['events']:,} | {rate['median']:,.0f} "
-            f"({rate['min']:,.0f}-{rate['max']:,.0f}, {rate['runs']} runs) | {kafka:,.0f} | "
+            f"({rate['min']:,.0f}-{rate['max']:,.0f}, {_runs(rate['runs'])}) | {kafka:,.0f} | "
             f"{neo4j:,.0f} | {_ratio(rate['median'], min(kafka, neo4j))} | "
             f"{e2e['freshness_p50']['median']} s / {e2e['freshness_p99']['median']} s at "
             f"{e2e['fixed_rate']:,.0f}/s | {ours['p50_ms']} / {ours['p99_ms']} ms | "
@@ -94,11 +98,8 @@ def plot(docs: Sequence[dict[str, Any]], folder: Path) -> list[Path]:
     if all("peer" in d for d in docs):
         ax.plot(jobs, [d["peer"]["ingest"]["rate"] for d in docs], "D-",
                 label=f"{docs[0]['peer']['name']} POST /api/v1/lineage")
-    ax.set(xscale="log", yscale="log", xlabel="graph size (jobs)", ylabel="events/s",
-           title="Ingest throughput against graph size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    written.append(_save(fig, folder / "bench-throughput.png"))
+    written.append(_save(fig, ax, "events/s", "Ingest throughput against graph size",
+                         folder / "bench-throughput.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ours = [d["queries"]["ours_cypher"] for d in docs]
@@ -110,17 +111,18 @@ def plot(docs: Sequence[dict[str, Any]], folder: Path) -> list[Path]:
                 label=f"{name} GET lineage depth 5, p50")
         ax.plot(jobs, [d["peer"]["lineage_depth5"]["p99_ms"] for d in docs], "D--",
                 label=f"{name} GET lineage depth 5, p99")
-    ax.set(xscale="log", yscale="log", xlabel="graph size (jobs)", ylabel="milliseconds",
-           title="Upstream lineage latency against graph size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    written.append(_save(fig, folder / "bench-latency.png"))
+    written.append(_save(fig, ax, "milliseconds", "Upstream lineage latency against graph size",
+                         folder / "bench-latency.png"))
     return written
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, ax: Any, unit: str, title: str, path: Path) -> Path:
+    """Log-log axes against graph size, a grid and a legend, written to ``path``."""
     import matplotlib.pyplot as plt
 
+    ax.set(xscale="log", yscale="log", xlabel="graph size (jobs)", ylabel=unit, title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -98,6 +98,7 @@ def test_the_end_to_end_benchmark_and_its_report_run_on_a_tiny_workload(
     assert run["events"] == 400 and run["changes"] > 0 and run["rate"] > 0
     assert run["dead_letters"] >= 1  # the workload's invalid lines
     assert set(run["resources"]) >= {"lineage process", "lineage sink", "emitter (harness)"}
+    assert run["statement_seconds"]["ColumnLineage"] > 0  # where Neo4j's time went
     assert doc["e2e"]["fixed"][0]["freshness_p99"] > 0
     assert doc["ceilings"]["kafka"]["rate"] > 0 and doc["ceilings"]["neo4j"]["rate"] > 0
     assert doc["queries"]["ours_cypher"]["mean_rows"] > 0
