@@ -68,7 +68,7 @@ from typing import IO, Any
 
 from neo4j import Driver, GraphDatabase
 
-from lineage.topics import commit_window
+from lineage.topics import CommitWindow, commit_window
 from producers.synthetic import PRODUCER, RUN_SCHEMA_URL, encode_events, synthetic_events
 from schemas.codec import ChangeRecord, decode, encode
 from sinks import graph
@@ -311,8 +311,7 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
         sink = subprocess.Popen([sys.executable, "-m", "lineage", "sink"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=errors)
         try:
-            first_commit, finished = _wait_for_commits(consumer, topic, workload.records, sink,
-                                                       errors, log)
+            window = _wait_for_commits(consumer, topic, workload.records, sink, errors, log)
             dead = consumer.get_watermark_offsets(TopicPartition(dlq, 0), timeout=30)[1]
         finally:
             sink.terminate()
@@ -321,19 +320,15 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
             AdminClient({"bootstrap.servers": bootstrap}).delete_topics([topic, dlq])
     if dead:
         log(f"warning: {dead} records went to the changes DLQ")
-    started, already = first_commit
-    if already >= workload.records:
-        # One batch held everything (a tiny workload): only the wall time says anything.
+    records, seconds, from_start = window.timed(workload.records, launched)
+    if from_start:
         log("the first commit covered every record: timed from the sink's start instead")
-        started, already = launched, 0
-    return SinkResult(workload.records - already,
-                      round(workload.events * (workload.records - already)
-                            / max(1, workload.records)),
-                      finished - started, wall_seconds=finished - launched)
+    return SinkResult(records, round(workload.events * records / max(1, workload.records)),
+                      seconds, wall_seconds=window.last - launched)
 
 
 def _wait_for_commits(consumer: Any, topic: str, records: int, sink: subprocess.Popen[bytes],
-                      errors: IO[bytes], log: Log) -> tuple[tuple[float, int], float]:
+                      errors: IO[bytes], log: Log) -> CommitWindow:
     """The sink group's first and last commit on ``topic`` (see lineage.topics.commit_window)."""
     def check() -> None:
         if sink.poll() is not None:
@@ -341,13 +336,9 @@ def _wait_for_commits(consumer: Any, topic: str, records: int, sink: subprocess.
             error = errors.read().decode(errors="replace")
             raise RuntimeError(f"the benchmark's sink exited early: {error[-2000:]}")
 
-    every = _every(5)
-
-    def progress(done: int) -> None:
-        if every():
-            log(f"  sink committed {done}/{records} records")
-
-    return commit_window(consumer, topic, check, progress)
+    return commit_window(consumer, topic, check,
+                         lambda done: log(f"  sink committed {done}/{records} records"),
+                         progress_seconds=5)
 
 
 #: Deletes everything a benchmark namespace wrote, in batches (runs and versions hang off jobs

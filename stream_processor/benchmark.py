@@ -114,16 +114,13 @@ def bench_kafka(messages: list[tuple[bytes | None, bytes]], settings: ProcessorS
             if worker.poll() is not None:
                 raise RuntimeError("the benchmark worker exited early")
 
-        first_commit, finished = commit_window(consumer, env["LINEAGE_KAFKA__RAW_TOPIC"], check,
-                                               interval=0.2)
+        window = commit_window(consumer, env["LINEAGE_KAFKA__RAW_TOPIC"], check, interval=0.2)
     finally:
         worker.terminate()
         worker.wait(60)
         consumer.close()
     # Timed from the first commit, so the worker's start-up and group join are not counted.
-    started, already = first_commit
-    if already >= len(messages):
-        # One batch held everything (a tiny workload): only the wall time says anything.
+    events, seconds, from_start = window.timed(len(messages), launched)
+    if from_start:
         log("the first commit covered every event: timed from the worker's start instead")
-        return BenchResult(len(messages), finished - launched, 0, 0, 0)
-    return BenchResult(len(messages) - already, finished - started, 0, 0, 0)
+    return BenchResult(events, seconds, 0, 0, 0)

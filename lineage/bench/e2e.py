@@ -44,7 +44,7 @@ from lineage.bench.measure import (
 from lineage.errors import LineageError
 from lineage.settings import CommonSettings, StackSettings
 from lineage.stack.processes import free_ports
-from lineage.topics import commit_window, ensure_topics, wait_for_group
+from lineage.topics import commit_window, ensure_topics, message_count, wait_for_group
 from producers.emitter import Emitter, message_key
 
 Log = Callable[[str], None]
@@ -164,24 +164,11 @@ class PipelineUnderTest:
             consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
                                  "enable.auto.commit": False})
             try:
-                progress = _every(10, partial(_report_progress, log, topic))
-                _, last = commit_window(consumer, topic, self.check, progress, interval=0.2)
+                last = commit_window(consumer, topic, self.check,
+                                     partial(_report_progress, log, topic), interval=0.2).last
             finally:
                 consumer.close()
-        return last, self.count(self.changes)
-
-    def count(self, topic: str) -> int:
-        """Messages on ``topic`` now."""
-        from confluent_kafka import Consumer, TopicPartition
-
-        consumer = Consumer({"bootstrap.servers": self.bootstrap,
-                             "group.id": f"bench-counter-{uuid.uuid4().hex[:8]}"})
-        try:
-            parts = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-            return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-                       for p in parts)
-        finally:
-            consumer.close()
+        return last, message_count(self.bootstrap, self.changes)
 
     def stop(self) -> None:
         """Stop both services and delete the run's topics."""
@@ -200,18 +187,6 @@ class PipelineUnderTest:
 
 def _report_progress(log: Log, topic: str, done: int) -> None:
     log(f"    {topic}: {done} committed")
-
-
-def _every(seconds: float, action: Callable[[int], None]) -> Callable[[int], None]:
-    """``action``, called at most once per ``seconds``."""
-    next_at = [time.monotonic() + seconds]
-
-    def maybe(done: int) -> None:
-        if time.monotonic() >= next_at[0]:
-            next_at[0] = time.monotonic() + seconds
-            action(done)
-
-    return maybe
 
 
 def stack_pids(settings: CommonSettings) -> dict[str, int]:
@@ -270,7 +245,7 @@ def run_once(messages: Sequence[Message], namespaces: Sequence[str], settings: C
             freshness = bucket_difference(scrape_histogram(pipeline.metrics_url, FRESHNESS),
                                           before)
             statements = scrape_sums(pipeline.metrics_url, STATEMENTS, "kind")
-            dead = pipeline.count(pipeline.dlq)
+            dead = message_count(pipeline.bootstrap, pipeline.dlq)
         finally:
             pipeline.stop()
     usage = monitor.report()

@@ -223,21 +223,6 @@ def _stacks_of_workers(group: str) -> str:
     return "\n".join(stacks)
 
 
-def message_count(bootstrap: str, topic: str) -> int:
-    """How many messages ``topic`` holds now; 0 while it is being created."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"counter-{uuid.uuid4()}"})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return 0
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in meta.partitions)
-    except KafkaException:
-        return 0
-    finally:
-        consumer.close()
-
-
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every message currently on ``topic`` (reads up to the end offsets taken at the start)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",

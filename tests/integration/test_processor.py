@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from lineage.settings import StackSettings
-from lineage.topics import wait_for_group
+from lineage.topics import message_count, wait_for_group
 from producers.synthetic import encode_events, synthetic_events
 from tests.integration.kafka_io import (
     Pipeline,
     fold,
     in_process_fold,
-    message_count,
     progress,
     read_topic,
 )
