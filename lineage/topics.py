@@ -74,8 +74,14 @@ def ensure_topics(bootstrap_servers: str, wanted: Mapping[str, int],
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise ServiceUnavailable(f"cannot create topic {name}: {exc}") from exc
-    topics = admin.list_topics(timeout=timeout).topics
-    return {name: len(topics[name].partitions) for name in wanted if name in topics}
+    # A topic just created (here or by another service at the same moment) can take a moment
+    # to show in the metadata; a caller must not see it missing.
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        if all(name in topics for name in wanted) or time.monotonic() > deadline:
+            return {name: len(topics[name].partitions) for name in wanted if name in topics}
+        time.sleep(0.2)
 
 
 @dataclass(frozen=True)
