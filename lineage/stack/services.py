@@ -12,6 +12,7 @@ import base64
 import os
 import secrets
 import shutil
+import string
 import subprocess
 import time
 import urllib.error
@@ -275,6 +276,21 @@ def produce_and_read_back(bootstrap: str, topic: str, value: bytes, *, key: byte
     raise StackError(f"Kafka at {bootstrap} did not return the message it acknowledged")
 
 
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+def generate_password(length: int = 32) -> str:
+    """A random password of letters and digits (about 190 bits at the default length).
+
+    Letters and digits only: a token_urlsafe password starts with ``-`` once in 64 draws, and
+    neo4j-admin then reads it as an option and refuses it.
+
+    >>> len(generate_password()), generate_password(8).isalnum()
+    (32, True)
+    """
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Neo4jService(JvmService):
     """Neo4j Community 5 LTS with authentication on and a generated password."""
@@ -323,16 +339,17 @@ class Neo4jService(JvmService):
         )
         if self.password_file.is_file():
             return
-        password = secrets.token_urlsafe(24)
+        password = generate_password()
         proc = subprocess.run(
             [str(self.java), "-cp", self.classpath, "org.neo4j.cli.AdminTool",
-             "dbms", "set-initial-password", password],
+             "dbms", "set-initial-password", "--", password],
             capture_output=True, text=True, check=False, timeout=120, env=self._env(),
         )
         if proc.returncode != 0:
-            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            # The first line is the reason; a usage error follows it with the whole help text.
+            first = (proc.stderr or proc.stdout).strip().splitlines()[:1] or ["no output"]
             raise StackError(
-                f"setting the initial Neo4j password failed: {last[0][:300]}",
+                f"setting the initial Neo4j password failed: {first[0][:300]}",
                 hint=f"remove {self.folder} to start Neo4j from empty storage",
             )
         self.password_file.parent.mkdir(parents=True, exist_ok=True)

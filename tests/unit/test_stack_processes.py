@@ -1,4 +1,4 @@
-"""Process supervision of the local stack: pid files, identity, ports, Java discovery."""
+"""Process supervision of the local stack: pid files, identity, ports, Java, passwords."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from lineage.errors import StackError
 from lineage.stack.jvm import find_java
 from lineage.stack.processes import ManagedProcess, port_in_use
+from lineage.stack.services import generate_password
 
 
 def test_a_port_with_a_listener_is_reported_in_use() -> None:
@@ -70,3 +71,10 @@ def test_a_java_older_than_17_is_refused(tmp_path: Path) -> None:
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     with pytest.raises(StackError, match="Java 11"):
         find_java(tmp_path)
+
+
+def test_generated_neo4j_passwords_never_look_like_an_option_to_neo4j_admin() -> None:
+    # token_urlsafe started one password in 64 with "-", which neo4j-admin refused (seen in CI).
+    passwords = [generate_password() for _ in range(2000)]
+    assert all(len(p) == 32 and p.isascii() and p.isalnum() for p in passwords)
+    assert len(set(passwords)) == len(passwords)
