@@ -1,1 +1,4 @@
-"""Cross-cutting parts: the lineage command, settings, the error tree and the local stack."""
+"""The top floor: the `lineage` command, the local stack, the queries, the demo and the benchmarks.
+
+It imports the stages and the ground floor (`core`); nothing below imports it.
+"""

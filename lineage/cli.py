@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 
-from lineage.errors import LineageError, NotFound
+from core.errors import LineageError, NotFound
+from core.settings import ENV_PREFIX, CommonSettings
 from lineage.queries import MAX_HOPS
-from lineage.settings import ENV_PREFIX, CommonSettings, StackSettings
+from lineage.stack.settings import StackSettings
 
 if TYPE_CHECKING:
     from lineage.queries import Graph
@@ -242,7 +243,7 @@ def emit(
     settings = CommonSettings()
     target = topic or settings.kafka.raw_topic
     events = read_events(sys.stdin if source == "-" else Path(source))
-    with Emitter(settings.kafka.bootstrap_servers, target) as emitter:
+    with Emitter(settings.kafka, target) as emitter:
         count = emitter.emit_all(events)
     typer.echo(f"sent {count} events to {target} (all acknowledged)")
 
@@ -459,7 +460,7 @@ def bench_emitter(
 
     if compression not in ("zstd", "lz4", "none"):
         raise typer.BadParameter("use zstd, lz4 or none", param_hint="--compression")
-    result = run(CommonSettings().kafka.bootstrap_servers, events,
+    result = run(CommonSettings().kafka, events,
                  compression=compression)  # type: ignore[arg-type]
     typer.echo(f"emitter ({compression}): {result.events} events ({result.megabytes:.0f} MB of "
                f"JSON) acknowledged in {result.seconds:.2f}s = {result.rate:,.0f} events/s")
@@ -579,7 +580,7 @@ def _harvest_sink(dry_run: bool, topic: str | None) -> tuple[Any, Callable[[str]
     if dry_run:
         return PrintSink(), lambda line: typer.echo(line, err=True)
     settings = CommonSettings()
-    return (Emitter(settings.kafka.bootstrap_servers, topic or settings.kafka.raw_topic,
+    return (Emitter(settings.kafka, topic or settings.kafka.raw_topic,
                     path="harvest"), typer.echo)
 
 

@@ -32,8 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lineage.errors import ServiceUnavailable
-from lineage.settings import StackSettings
+from core.errors import ServiceUnavailable
+from lineage.stack.settings import StackSettings
 
 AIRFLOW = "airflow://awsome-retail"
 SPARK = "spark://awsome-retail"
@@ -143,7 +143,7 @@ def run_demo(settings: StackSettings, log: Callable[[str], None] = print) -> Non
     events = story_events()
     with _pipeline(settings.state_dir, log), GraphDatabase.driver(
             settings.neo4j.uri, auth=settings.neo4j.auth()) as driver:
-        with Emitter(settings.kafka.bootstrap_servers, settings.kafka.raw_topic) as emitter:
+        with Emitter(settings.kafka, settings.kafka.raw_topic) as emitter:
             emitter.emit_all(events)
             log(f"airflow: the DAG run and its two task runs, {len(events)} OpenLineage events")
             harvest_sql_text(SALES_SQL, "query history", emitter,

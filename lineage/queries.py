@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from lineage.errors import ConfigError, LineageError, NotFound, ServiceUnavailable
+from core.errors import ConfigError, LineageError, NotFound, ServiceUnavailable
 
 #: The deepest ``--hops``: the literal bound ``*1..40`` is two relationships a hop.
 MAX_HOPS = 20

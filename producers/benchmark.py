@@ -17,7 +17,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from lineage.topics import ensure_topics
+from core.kafka import admin_client
+from core.settings import KafkaSettings
+from core.topics import ensure_topics
 from producers.emitter import Emitter
 from producers.synthetic import synthetic_events
 
@@ -35,21 +37,19 @@ class EmitterResult:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def bench_emitter(bootstrap_servers: str, events: int, *, partitions: int = 6,
+def bench_emitter(kafka: KafkaSettings, events: int, *, partitions: int = 6,
                   compression: Literal["zstd", "lz4", "none"] = "lz4") -> EmitterResult:
     """Emit about ``events`` synthetic events and wait for every acknowledgement."""
-    from confluent_kafka.admin import AdminClient
-
     batch = list(synthetic_events(jobs=max(1, events // 4), runs_per_job=2, seed=1,
                                   duplicate_rate=0.0))[:events]
     size = sum(len(json.dumps(e)) for e in batch) / 1e6
     topic = f"bench-emitter-{uuid.uuid4().hex[:8]}"
-    ensure_topics(bootstrap_servers, {topic: partitions})
+    ensure_topics(kafka, {topic: partitions})
     try:
         started = time.perf_counter()
-        with Emitter(bootstrap_servers, topic, compression=compression) as emitter:
+        with Emitter(kafka, topic, compression=compression) as emitter:
             emitter.emit_all(batch)
         seconds = time.perf_counter() - started
     finally:
-        AdminClient({"bootstrap.servers": bootstrap_servers}).delete_topics([topic])
+        admin_client(kafka).delete_topics([topic])
     return EmitterResult(len(batch), size, seconds)

@@ -14,7 +14,7 @@ What it guarantees:
 - **Compressed, batched.** lz4 by default (zstd compresses better but costs more CPU; see
   docs/benchmarks.md) with a short linger: events are verbose JSON.
 - **Counted by path.** ``path`` marks the messages with the ingest path the processor's
-  metrics count them under (:mod:`lineage.topics`): ``kafka`` (no header) unless a harvester or
+  metrics count them under (:mod:`core.topics`): ``kafka`` (no header) unless a harvester or
   the gateway says otherwise.
 
 It takes plain dicts and openlineage-python event objects (``RunEvent``, ``DatasetEvent``,
@@ -48,8 +48,10 @@ from typing import Any, Literal, TextIO
 import msgspec
 from confluent_kafka import KafkaError, Producer
 
-from lineage.errors import LineageError, RetryableError
-from lineage.topics import path_header
+from core.errors import LineageError, RetryableError
+from core.kafka import producer_config
+from core.settings import KafkaSettings
+from core.topics import path_header
 
 
 class EmitFailed(LineageError):
@@ -110,7 +112,7 @@ def as_dict(event: Any) -> dict[str, Any]:
 class Emitter:
     """A Kafka producer for OpenLineage events (see the module docstring)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str = "openlineage.events", *,
+    def __init__(self, kafka: KafkaSettings | str, topic: str = "openlineage.events", *,
                  compression: Literal["zstd", "lz4", "none"] = "lz4", linger_ms: int = 20,
                  max_buffered_events: int = 100_000, max_buffered_kbytes: int = 262_144,
                  block_seconds: float = 30.0,
@@ -122,17 +124,16 @@ class Emitter:
         self.on_error = on_error
         self.failures: list[DeliveryFailure] = []
         self.sent = 0
-        self.producer = Producer({
-            "bootstrap.servers": bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
+        if isinstance(kafka, str):
+            kafka = KafkaSettings(bootstrap_servers=kafka)
+        self.producer = Producer(producer_config(kafka, **{
             "compression.type": compression,
             "linger.ms": linger_ms,
             "queue.buffering.max.messages": max_buffered_events,
             "queue.buffering.max.kbytes": max_buffered_kbytes,
             "message.max.bytes": 8_388_608,
             **(config or {}),
-        })
+        }))
 
     def emit(self, event: Any) -> None:
         """Queue one event for sending; blocks while the buffer is full (see the module doc)."""

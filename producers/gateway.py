@@ -87,10 +87,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import ConfigError, ServiceUnavailable
+from core.kafka import producer_config
+from core.settings import CommonSettings, KafkaSettings
+from core.topics import path_header
 from lineage import marquez_api
-from lineage.errors import ConfigError, ServiceUnavailable
-from lineage.settings import CommonSettings
-from lineage.topics import path_header
 from producers.emitter import message_key
 from producers.gateway_metrics import (
     EVENTS_ACCEPTED,
@@ -588,22 +589,20 @@ class KafkaPublisher:
     One thread serves librdkafka's callbacks (``poll``) and hands the settled deliveries to the
     event loop in bulk, so the loop never blocks on Kafka.
 
-    >>> KafkaPublisher("127.0.0.1:9", "raw", ack_timeout=4).config["acks"]
+    >>> KafkaPublisher(KafkaSettings(bootstrap_servers="127.0.0.1:9"), "raw",
+    ...                ack_timeout=4).config["acks"]
     'all'
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, *, ack_timeout: float,
+    def __init__(self, kafka: KafkaSettings, topic: str, *, ack_timeout: float,
                  max_message_bytes: int = 1_048_576, health_timeout: float = 2.0,
                  partitions: int = 6) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.topic = topic
         self.partitions = partitions
         self.ack_timeout = ack_timeout
         self.health_timeout = health_timeout
-        self.config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
+        self.config: dict[str, Any] = producer_config(kafka, **{
             "linger.ms": 2,  # callers wait for the ack: batch concurrent requests, briefly
             "compression.type": "lz4",
             # librdkafka gives up on a message when the gateway would answer 503 anyway.
@@ -617,7 +616,7 @@ class KafkaPublisher:
             # Errors reach error_cb, which logs them at most every 10 s; librdkafka's own log
             # would print a line per reconnection attempt while Kafka is away.
             "log_level": 0,
-        }
+        })
         self._producer: Producer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -645,7 +644,7 @@ class KafkaPublisher:
 
     async def _ensure_topic(self) -> None:
         """Create the topic when it is missing; keep trying while Kafka is away."""
-        from lineage.topics import ensure_topics
+        from core.topics import ensure_topics
 
         loop = asyncio.get_running_loop()
         while True:
@@ -655,7 +654,7 @@ class KafkaPublisher:
             if reachable:  # the topic is missing (while Kafka is away, an admin client is noise)
                 try:
                     await loop.run_in_executor(None, lambda: ensure_topics(
-                        self.bootstrap_servers, {self.topic: self.partitions}, timeout=10))
+                        self.kafka, {self.topic: self.partitions}, timeout=10))
                     return
                 except ServiceUnavailable as exc:
                     trouble = exc.cause
@@ -810,7 +809,7 @@ class Gateway:
         self.options = settings.gateway
         self.tokens = TokenTable.from_options(self.options)
         self.publisher: Publisher = publisher or KafkaPublisher(
-            settings.kafka.bootstrap_servers, settings.kafka.raw_topic,
+            settings.kafka, settings.kafka.raw_topic,
             ack_timeout=self.options.ack_timeout_seconds,
             max_message_bytes=self.options.max_body_bytes,
             health_timeout=self.options.health_timeout_seconds,

@@ -33,7 +33,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from lineage.errors import ConfigError
+from core.errors import ConfigError
 
 PRODUCER = "https://github.com/openlineage-stream/harvest"
 RUN_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lineage.errors import LineageError
+from core.errors import LineageError
 from producers.emitter import read_events
 from producers.harvest_common import EventSink, Report, expand_paths, looks_like_event
 

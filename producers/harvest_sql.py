@@ -56,7 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lineage.errors import ConfigError, LineageError, ServiceUnavailable
+from core.errors import ConfigError, LineageError, ServiceUnavailable
 from producers.harvest_common import PRODUCER, RUN_SCHEMA_URL, EventSink, Report, StateFile
 
 FACETS = "https://openlineage.io/spec/facets"

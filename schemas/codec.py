@@ -26,7 +26,7 @@ from typing import Any, Final
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
-from lineage.errors import LineageError
+from core.errors import LineageError
 
 MAGIC = b"\xc3\x01"
 NAMESPACE = "openlineage_stream.changes"

@@ -68,7 +68,7 @@ from typing import IO, Any
 
 from neo4j import Driver, GraphDatabase
 
-from lineage.topics import CommitWindow, commit_window
+from core.topics import CommitWindow, commit_window
 from producers.synthetic import PRODUCER, RUN_SCHEMA_URL, encode_events, synthetic_events
 from schemas.codec import ChangeRecord, decode, encode
 from sinks import graph
@@ -278,16 +278,16 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
     ``wall_seconds`` from starting the subprocess to the last commit.
     """
     from confluent_kafka import Consumer, Producer, TopicPartition
-    from confluent_kafka.admin import AdminClient
 
-    from lineage import topics
+    from core import topics
+    from core.kafka import admin_client, consumer_config, producer_config
 
     tag = uuid.uuid4().hex[:8]
     topic, dlq, group = f"bench-changes-{tag}", f"bench-changes-dlq-{tag}", f"bench-sink-{tag}"
-    bootstrap = settings.kafka.bootstrap_servers
-    topics.ensure_topics(bootstrap, {topic: settings.kafka.changes_partitions, dlq: 1})
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
-                         "compression.type": "lz4", "message.max.bytes": 8_000_000})
+    kafka = settings.kafka
+    topics.ensure_topics(kafka, {topic: kafka.changes_partitions, dlq: 1})
+    producer = Producer(producer_config(kafka, **{
+        "linger.ms": 20, "compression.type": "lz4", "message.max.bytes": 8_000_000}))
     for key, value in workload.messages:
         while True:
             try:
@@ -303,8 +303,7 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
            "LINEAGE_SINK__METRICS_PORT": "0"}
     if batch_size:
         env["LINEAGE_SINK__BATCH_SIZE"] = str(batch_size)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "enable.auto.commit": False})
+    consumer = Consumer(consumer_config(kafka, group))
     # The sink's log goes to a file: a pipe nobody reads could fill up and stall the sink.
     with tempfile.TemporaryFile() as errors:
         launched = time.perf_counter()
@@ -317,7 +316,7 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
             sink.terminate()
             sink.wait(60)
             consumer.close()
-            AdminClient({"bootstrap.servers": bootstrap}).delete_topics([topic, dlq])
+            admin_client(kafka).delete_topics([topic, dlq])
     if dead:
         log(f"warning: {dead} records went to the changes DLQ")
     records, seconds, from_start = window.timed(workload.records, launched)
@@ -329,7 +328,7 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
 
 def _wait_for_commits(consumer: Any, topic: str, records: int, sink: subprocess.Popen[bytes],
                       errors: IO[bytes], log: Log) -> CommitWindow:
-    """The sink group's first and last commit on ``topic`` (see lineage.topics.commit_window)."""
+    """The sink group's first and last commit on ``topic`` (see core.topics.commit_window)."""
     def check() -> None:
         if sink.poll() is not None:
             errors.seek(0)

@@ -37,7 +37,7 @@ from typing import Any
 
 from neo4j import Driver, ManagedTransaction
 
-from lineage.errors import LineageError
+from core.errors import LineageError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TERMINAL_STATES = frozenset({"COMPLETE", "FAIL", "ABORT"})

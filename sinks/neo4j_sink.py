@@ -36,10 +36,11 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 
-from lineage import topics
-from lineage.dead_letters import headers
-from lineage.errors import ConfigError, FatalError
-from lineage.metrics import serve_metrics
+from core import topics
+from core.dead_letters import headers
+from core.errors import ConfigError, FatalError
+from core.kafka import consumer_config, producer_config
+from core.metrics import serve_metrics
 from schemas.codec import UndecodableRecord, decode
 from sinks import graph, metrics
 from sinks.settings import SinkSettings
@@ -71,15 +72,12 @@ class Neo4jSink:
         self.settings = settings
         opts = settings.sink
         self.driver: Driver = GraphDatabase.driver(settings.neo4j.uri, auth=settings.neo4j.auth())
-        kafka = settings.kafka.bootstrap_servers
-        self.consumer = Consumer({
-            "bootstrap.servers": kafka, "group.id": opts.group_id,
-            "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            # Neo4j may be down for a while; leaving the group then only moves partitions.
-            "max.poll.interval.ms": 600_000,
-        })
-        self.producer = Producer({"bootstrap.servers": kafka, "acks": "all",
-                                  "enable.idempotence": True, "linger.ms": 5})
+        self.consumer = Consumer(consumer_config(
+            settings.kafka, opts.group_id, **{
+                "auto.offset.reset": "earliest",
+                # Neo4j may be down for a while; leaving the group then only moves partitions.
+                "max.poll.interval.ms": 600_000}))
+        self.producer = Producer(producer_config(settings.kafka, **{"linger.ms": 5}))
         self.stopping = False
         self.next_gauges = 0.0
 
@@ -88,7 +86,7 @@ class Neo4jSink:
     def run(self, should_stop: Callable[[], bool] | None = None) -> None:
         """Migrate the schema, then consume and write until stopped."""
         kafka = self.settings.kafka
-        topics.ensure_topics(kafka.bootstrap_servers, {
+        topics.ensure_topics(kafka, {
             kafka.changes_topic: kafka.changes_partitions, kafka.changes_dlq_topic: 1})
         self.migrate()
         self.consumer.subscribe([self.settings.kafka.changes_topic])

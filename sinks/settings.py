@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lineage.settings import CommonSettings
+from core.settings import CommonSettings
 
 
 class SinkOptions(BaseModel):

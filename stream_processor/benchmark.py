@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lineage.topics import commit_window
+from core.kafka import consumer_config, producer_config
+from core.topics import commit_window
 from producers.synthetic import encode_events, synthetic_events
 from schemas.codec import encode
 from stream_processor.pipeline import process
@@ -94,9 +95,8 @@ def bench_kafka(messages: list[tuple[bytes | None, bytes]], settings: ProcessorS
         "LINEAGE_PROCESSOR__METRICS_PORT": "0",
         "LINEAGE_PROCESSOR__DATA_DIR": tempfile.mkdtemp(prefix="lineage-bench-"),
     }
-    bootstrap = settings.kafka.bootstrap_servers
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
-                         "message.max.bytes": 8_000_000})
+    producer = Producer(producer_config(settings.kafka, **{
+        "linger.ms": 20, "message.max.bytes": 8_000_000}))
     for key, value in messages:
         producer.produce(env["LINEAGE_KAFKA__RAW_TOPIC"], value, key=key)
         producer.poll(0)
@@ -107,8 +107,7 @@ def bench_kafka(messages: list[tuple[bytes | None, bytes]], settings: ProcessorS
     worker = subprocess.Popen([sys.executable, "-m", "lineage", "process"],
                               env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": env[
-        "LINEAGE_PROCESSOR__APP_ID"], "enable.auto.commit": False})
+    consumer = Consumer(consumer_config(settings.kafka, env["LINEAGE_PROCESSOR__APP_ID"]))
     try:
         def check() -> None:
             if worker.poll() is not None:

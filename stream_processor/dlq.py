@@ -28,8 +28,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from lineage.errors import ServiceUnavailable
-from lineage.settings import CommonSettings
+from core.errors import ServiceUnavailable
+from core.kafka import consumer_config, producer_config
+from core.settings import CommonSettings
 from stream_processor.validation import validate
 
 
@@ -66,8 +67,7 @@ def read_dead_letters(settings: CommonSettings,
                       idle_seconds: float = 3.0) -> Iterator[DeadLetterRecord]:
     """Every dead letter currently on the DLQ topic, partition by partition."""
     topic = settings.kafka.dlq_topic
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers,
-                         "group.id": "lineage-dlq-reader", "enable.auto.commit": False})
+    consumer = Consumer(consumer_config(settings.kafka, "lineage-dlq-reader"))
     try:
         metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
         if metadata is None or metadata.error is not None:
@@ -107,8 +107,7 @@ class ReplayResult:
 def replay(settings: CommonSettings, letters: list[DeadLetterRecord], *,
            repair: bool) -> ReplayResult:
     """Publish ``letters`` back to the raw topic (see the module docstring)."""
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers,
-                         "acks": "all", "enable.idempotence": True})
+    producer = Producer(producer_config(settings.kafka))
     published: list[str] = []
     failures: list[str] = []
     invalid: list[tuple[str, list[str]]] = []

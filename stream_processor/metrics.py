@@ -1,6 +1,6 @@
 """The processor's Prometheus metrics (served on ``LINEAGE_PROCESSOR__METRICS_PORT``).
 
-Labels are bounded: ingest paths (:data:`lineage.topics.INGEST_PATHS`), reason codes, standard
+Labels are bounded: ingest paths (:data:`core.topics.INGEST_PATHS`), reason codes, standard
 facet keys, repair codes, record and dead-letter kinds, the consumer group and partitions. No
 job, dataset or run name is ever a label. Label values known in advance are created at import
 with a zero, so dashboards and alerts see a series before the first event of its kind.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from lineage.topics import INGEST_PATHS
+from core.topics import INGEST_PATHS
 
 _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _AGE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)

@@ -10,7 +10,7 @@ and aiokafka builds every message in Python on the event loop's core. confluent-
 librdkafka, whose threads batch, compress and send them off that core (the flush waits in a
 thread, so the event loop keeps heartbeating meanwhile).
 
->>> Output("127.0.0.1:9", retry_seconds=1).config["acks"]
+>>> Output(KafkaSettings(bootstrap_servers="127.0.0.1:9"), retry_seconds=1).config["acks"]
 'all'
 """
 
@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, Producer
+
+from core.kafka import producer_config
+from core.settings import KafkaSettings
 
 log = logging.getLogger("lineage.processor")
 
@@ -40,18 +43,15 @@ class OutMessage:
 class Output:
     """An idempotent librdkafka producer for the changes and DLQ topics."""
 
-    def __init__(self, bootstrap_servers: str, *, retry_seconds: float = 2.0,
+    def __init__(self, kafka: KafkaSettings, *, retry_seconds: float = 2.0,
                  max_message_bytes: int = 8_388_608) -> None:
         self.retry_seconds = retry_seconds
-        self.config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,  # retries inside librdkafka keep per-key order
+        self.config: dict[str, Any] = producer_config(kafka, **{
             "linger.ms": 5,
             "compression.type": "lz4",  # change records are repetitive JSON-ish Avro
             "message.max.bytes": max_message_bytes,
             "delivery.timeout.ms": 60_000,
-        }
+        })
         self._producer: Producer | None = None
 
     @property

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lineage.settings import CommonSettings
+from core.settings import CommonSettings
 
 
 class ProcessorOptions(BaseModel):

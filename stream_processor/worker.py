@@ -30,9 +30,10 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
-from lineage import topics
-from lineage.dead_letters import headers
-from lineage.metrics import serve_metrics
+from core import topics
+from core.dead_letters import headers
+from core.kafka import broker_urls
+from core.metrics import serve_metrics
 from schemas.codec import encode
 from stream_processor import metrics
 from stream_processor.output import OutMessage, Output
@@ -48,7 +49,7 @@ SEND_RETRY_SECONDS = 2.0
 def ensure_topics(settings: ProcessorSettings) -> int:
     """Create the raw, DLQ and changes topics when missing; returns the raw topic's partitions."""
     kafka = settings.kafka
-    counts = topics.ensure_topics(kafka.bootstrap_servers, {
+    counts = topics.ensure_topics(kafka, {
         kafka.raw_topic: kafka.raw_partitions,
         kafka.dlq_topic: kafka.raw_partitions,
         kafka.changes_topic: kafka.changes_partitions,
@@ -149,7 +150,7 @@ class ProcessorWorker:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             opts.app_id,
-            broker=";".join(f"kafka://{s}" for s in settings.kafka.bootstrap_servers.split(",")),
+            broker=broker_urls(settings.kafka),
             store=f"{opts.store}://",
             datadir=str(data_dir),
             topic_partitions=partitions,
@@ -167,7 +168,7 @@ class ProcessorWorker:
             value_serializer="raw",
         )
         self.raw = self.app.topic(settings.kafka.raw_topic, partitions=partitions)
-        self.output = Output(settings.kafka.bootstrap_servers, retry_seconds=SEND_RETRY_SECONDS)
+        self.output = Output(settings.kafka, retry_seconds=SEND_RETRY_SECONDS)
         self.table = self.app.Table(
             "state", partitions=partitions,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lineage.settings import CommonSettings
-from lineage.topics import ensure_topics
+from core.kafka import admin_client, consumer_config
+from core.settings import CommonSettings
+from core.topics import ensure_topics
 from producers.emitter import Emitter
 
 CEILING_LABEL = "LineageBenchCeiling"
@@ -48,16 +49,15 @@ def kafka_ceiling(messages: Sequence[tuple[bytes, str | None]], settings: Common
                   partitions: int | None = None) -> Ceiling:
     """Produce ``messages`` and consume them back concurrently (see the module docstring)."""
     from confluent_kafka import Consumer, TopicPartition
-    from confluent_kafka.admin import AdminClient
 
-    bootstrap = settings.kafka.bootstrap_servers
+    kafka = settings.kafka
     topic = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
     count = partitions or settings.kafka.raw_partitions
-    ensure_topics(bootstrap, {topic: count})
+    ensure_topics(kafka, {topic: count})
     # Short fetch waits: the clock stops at the last message, not at a poll timeout.
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-reader",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "fetch.max.bytes": 52_428_800, "fetch.wait.max.ms": 10})
+    consumer = Consumer(consumer_config(kafka, f"{topic}-reader", **{
+        "auto.offset.reset": "earliest", "fetch.max.bytes": 52_428_800,
+        "fetch.wait.max.ms": 10}))
     consumer.assign([TopicPartition(topic, p, 0) for p in range(count)])
     done = threading.Event()
     received = [0]
@@ -75,7 +75,7 @@ def kafka_ceiling(messages: Sequence[tuple[bytes, str | None]], settings: Common
     try:
         started = time.perf_counter()
         reader.start()
-        with Emitter(bootstrap, topic) as emitter:
+        with Emitter(kafka, topic) as emitter:
             for value, key in messages:
                 emitter.emit_encoded(value, key)
         if not done.wait(600):
@@ -83,7 +83,7 @@ def kafka_ceiling(messages: Sequence[tuple[bytes, str | None]], settings: Common
     finally:
         done.wait(5)
         consumer.close()
-        AdminClient({"bootstrap.servers": bootstrap, "log_level": 3}).delete_topics([topic])
+        admin_client(kafka, log_level=3).delete_topics([topic])
     return Ceiling("kafka produce+consume", len(messages), round(last[0] - started, 3))
 
 

@@ -34,6 +34,10 @@ from typing import Any
 
 import msgspec
 
+from core.errors import LineageError
+from core.kafka import admin_client, consumer_config
+from core.settings import CommonSettings, KafkaSettings
+from core.topics import commit_window, ensure_topics, message_count, wait_for_group
 from lineage.bench.measure import (
     ResourceMonitor,
     bucket_difference,
@@ -41,10 +45,8 @@ from lineage.bench.measure import (
     scrape_histogram,
     scrape_sums,
 )
-from lineage.errors import LineageError
-from lineage.settings import CommonSettings, StackSettings
 from lineage.stack.processes import free_ports
-from lineage.topics import commit_window, ensure_topics, message_count, wait_for_group
+from lineage.stack.settings import StackSettings
 from producers.emitter import Emitter, message_key
 
 Log = Callable[[str], None]
@@ -108,7 +110,7 @@ class PipelineUnderTest:
 
     def __init__(self, settings: CommonSettings, workdir: Path) -> None:
         tag = uuid.uuid4().hex[:8]
-        self.bootstrap = settings.kafka.bootstrap_servers
+        self.kafka = settings.kafka
         self.raw, self.changes = f"bench-e2e-raw-{tag}", f"bench-e2e-changes-{tag}"
         self.dlq, self.changes_dlq = f"bench-e2e-dlq-{tag}", f"bench-e2e-changes-dlq-{tag}"
         self.processor_group, self.sink_group = f"bench-e2e-{tag}", f"bench-e2e-sink-{tag}"
@@ -135,7 +137,7 @@ class PipelineUnderTest:
 
     def start(self, timeout: float = 180) -> None:
         """Create the topics, start both services and wait until both hold their partitions."""
-        ensure_topics(self.bootstrap, {self.raw: self.raw_partitions, self.dlq: 1,
+        ensure_topics(self.kafka, {self.raw: self.raw_partitions, self.dlq: 1,
                                        self.changes: self.changes_partitions,
                                        self.changes_dlq: 1})
         for name in ("process", "sink"):
@@ -144,8 +146,8 @@ class PipelineUnderTest:
             self.children[name] = subprocess.Popen(
                 [sys.executable, "-m", "lineage", name], env=self.env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_group(self.bootstrap, self.processor_group, timeout=timeout)
-        wait_for_group(self.bootstrap, self.sink_group, timeout=timeout)
+        wait_for_group(self.kafka, self.processor_group, timeout=timeout)
+        wait_for_group(self.kafka, self.sink_group, timeout=timeout)
 
     def check(self) -> None:
         """Raise when a service died (with the end of its log)."""
@@ -161,19 +163,16 @@ class PipelineUnderTest:
 
         last = 0.0
         for topic, group in ((self.raw, self.processor_group), (self.changes, self.sink_group)):
-            consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
-                                 "enable.auto.commit": False})
+            consumer = Consumer(consumer_config(self.kafka, group))
             try:
                 last = commit_window(consumer, topic, self.check,
                                      partial(_report_progress, log, topic), interval=0.2).last
             finally:
                 consumer.close()
-        return last, message_count(self.bootstrap, self.changes)
+        return last, message_count(self.kafka, self.changes)
 
     def stop(self) -> None:
         """Stop both services and delete the run's topics."""
-        from confluent_kafka.admin import AdminClient
-
         for child in self.children.values():
             child.terminate()
         for child in self.children.values():
@@ -181,7 +180,7 @@ class PipelineUnderTest:
                 child.wait(60)
             except subprocess.TimeoutExpired:
                 child.kill()
-        AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3}).delete_topics(
+        admin_client(self.kafka, log_level=3).delete_topics(
             [self.raw, self.dlq, self.changes, self.changes_dlq])
 
 
@@ -201,12 +200,12 @@ def stack_pids(settings: CommonSettings) -> dict[str, int]:
     return pids
 
 
-def emit(messages: Sequence[Message], bootstrap: str, topic: str,
+def emit(messages: Sequence[Message], kafka: KafkaSettings, topic: str,
          rate: float | None) -> float:
     """Send every message (paced at ``rate`` per second when given); returns the seconds
     until the last one was acknowledged."""
     started = time.perf_counter()
-    with Emitter(bootstrap, topic) as emitter:
+    with Emitter(kafka, topic) as emitter:
         for index, (value, key) in enumerate(messages):
             if rate:
                 ahead = started + index / rate - time.perf_counter()
@@ -238,14 +237,14 @@ def run_once(messages: Sequence[Message], namespaces: Sequence[str], settings: C
                                                for n, c in pipeline.children.items()}}
             with ResourceMonitor(pids) as monitor:
                 started = time.perf_counter()
-                emit_seconds = emit(messages, pipeline.bootstrap, pipeline.raw, rate)
+                emit_seconds = emit(messages, pipeline.kafka, pipeline.raw, rate)
                 log(f"    emitted {len(messages)} events in {emit_seconds:.1f}s")
                 finished, changes = pipeline.wait_committed(log)
             after = resource.getrusage(resource.RUSAGE_SELF)
             freshness = bucket_difference(scrape_histogram(pipeline.metrics_url, FRESHNESS),
                                           before)
             statements = scrape_sums(pipeline.metrics_url, STATEMENTS, "kind")
-            dead = message_count(pipeline.bootstrap, pipeline.dlq)
+            dead = message_count(pipeline.kafka, pipeline.dlq)
         finally:
             pipeline.stop()
     usage = monitor.report()

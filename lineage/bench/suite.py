@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.settings import CommonSettings
 from lineage.bench import ceilings, e2e, peer
 from lineage.bench.measure import machine, summary
-from lineage.settings import CommonSettings
 
 Log = Callable[[str], None]
 #: Our side of the lineage comparison: upstream datasets within 5 dataset hops, visit-once.

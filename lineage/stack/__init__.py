@@ -5,7 +5,7 @@ Kafka has completed a produce/consume round trip and Neo4j has answered ``RETURN
 generated password. ``down`` stops only the processes whose pid files it wrote. All state (data,
 logs, pid files, the password) lives in one git-ignored folder, ``.stack/`` by default.
 
->>> from lineage.settings import StackSettings
+>>> from lineage.stack.settings import StackSettings
 >>> stack = LocalStack(StackSettings())
 >>> [s.name for s in stack.status()]   # doctest: +SKIP
 ['kafka', 'neo4j']
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lineage.errors import StackError
-from lineage.settings import CONNECTION_FILE, StackSettings
+from core.errors import StackError
+from core.settings import CONNECTION_FILE
 from lineage.stack.jvm import find_java, resolve_classpath
 from lineage.stack.processes import ManagedProcess, port_in_use
 from lineage.stack.services import (
@@ -31,6 +31,7 @@ from lineage.stack.services import (
     Service,
     deploy_dir,
 )
+from lineage.stack.settings import StackSettings
 
 __all__ = ["LocalStack", "ServiceStatus"]
 

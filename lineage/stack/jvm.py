@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lineage.errors import StackError
+from core.errors import StackError
 
 MIN_JAVA = 17
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lineage.errors import StackError
-from lineage.settings import PASSWORD_FILE, LocalStackOptions, project_root
+from core.errors import StackError
+from core.settings import PASSWORD_FILE, project_root
 from lineage.stack.processes import ManagedProcess
+from lineage.stack.settings import LocalStackOptions
 
 HEALTH_TOPIC = "__lineage_stack_health"
 

@@ -14,8 +14,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from neo4j import Driver, GraphDatabase
 
-from lineage.settings import StackSettings
 from lineage.stack import LocalStack
+from lineage.stack.settings import StackSettings
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from producers.synthetic import encode_events
 from schemas.codec import decode, encode
 from stream_processor.pipeline import process

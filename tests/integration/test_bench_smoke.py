@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from sinks.benchmark import connect, delete_namespace
 from sinks.settings import SinkSettings
 from tests.conftest import run_cli

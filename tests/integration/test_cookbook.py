@@ -15,7 +15,7 @@ import pytest
 from neo4j import Driver, GraphDatabase
 
 from lineage.queries import plain, recipes_in
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from tests.conftest import REPO
 from tests.integration.graph_io import delete_namespace
 from tests.integration.kafka_io import load_graph as load

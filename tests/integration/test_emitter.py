@@ -13,7 +13,7 @@ from openlineage.client import OpenLineageClient, event_v2
 from openlineage.client.facet_v2 import parent_run
 from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from producers.emitter import BufferFull, EmitFailed, Emitter
 from producers.synthetic import synthetic_events
 from tests.conftest import run_cli

@@ -30,7 +30,7 @@ from openlineage.client.transport.http import (
 )
 from openlineage.client.transport.http_common import DEFAULT_RETRY_CONFIG
 
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from tests.conftest import REPO, free_port
 from tests.integration.kafka_io import Worker, read_topic
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from neo4j import Driver
 
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from schemas.codec import decode, encode
 from sinks import graph
 from stream_processor.pipeline import process

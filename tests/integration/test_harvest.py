@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from neo4j import Driver
 
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from producers.emitter import message_key
 from producers.harvest_sql import job_name
 from tests.conftest import run_cli

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lineage.settings import StackSettings
-from lineage.topics import message_count, wait_for_group
+from core.topics import message_count, wait_for_group
+from lineage.stack.settings import StackSettings
 from producers.synthetic import encode_events, synthetic_events
 from tests.integration.kafka_io import (
     Pipeline,

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from neo4j import GraphDatabase
 
-from lineage.errors import LineageError
+from core.errors import LineageError
 from lineage.queries import Graph, plain
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from tests.conftest import run_cli
 from tests.integration.graph_io import delete_namespace
 from tests.integration.kafka_io import load_graph as load

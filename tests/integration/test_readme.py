@@ -6,7 +6,7 @@ import contextlib
 import io
 import re
 
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 from tests.conftest import REPO, run_cli
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, Producer
 from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import AuthError
 
-from lineage.settings import StackSettings
+from lineage.stack.settings import StackSettings
 
 
 def test_messages_produced_to_kafka_are_consumed_by_a_consumer_group(

@@ -15,9 +15,9 @@ import pytest
 from confluent_kafka import Producer
 from neo4j import Driver
 
-from lineage.settings import StackSettings
 from lineage.stack import LocalStack
 from lineage.stack.processes import ManagedProcess
+from lineage.stack.settings import StackSettings
 from producers.synthetic import encode_events, synthetic_events
 from schemas.codec import encode
 from sinks.graph import EPOCH

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.errors import StackError
+from core.errors import StackError
 from lineage.stack.jvm import resolve_classpath
 from tests.conftest import REPO, our_processes, private_ports_env, run_cli
 

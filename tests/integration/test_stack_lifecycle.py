@@ -12,10 +12,10 @@ import pytest
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError
 
-from lineage.settings import StackSettings
 from lineage.stack import jvm_dir
 from lineage.stack.jvm import find_java, resolve_classpath
 from lineage.stack.services import KafkaService
+from lineage.stack.settings import StackSettings
 from tests.conftest import our_processes, private_ports_env, run_cli
 
 

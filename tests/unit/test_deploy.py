@@ -11,8 +11,8 @@ import yaml
 from pydantic import BaseModel
 from typer.main import get_command
 
+from core.settings import ENV_PREFIX, CommonSettings
 from lineage.cli import app
-from lineage.settings import ENV_PREFIX, CommonSettings
 from tests.conftest import REPO
 
 COMPOSE = REPO / "deploy" / "docker-compose.yml"

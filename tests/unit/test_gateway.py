@@ -33,7 +33,7 @@ from openlineage.client.transport.kafka import KafkaTransport
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
-from lineage.errors import ConfigError, ServiceUnavailable
+from core.errors import ConfigError, ServiceUnavailable
 from producers.emitter import message_key
 from producers.gateway import (
     BadBody,

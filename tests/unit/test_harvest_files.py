@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lineage.errors import ConfigError
+from core.errors import ConfigError
 from producers.harvest_common import StateFile, expand_paths
 from producers.harvest_files import harvest_files, read_file
 from tests.conftest import run_cli

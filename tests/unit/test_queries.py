@@ -11,8 +11,8 @@ import pytest
 from neo4j.time import DateTime, Duration
 from typer.testing import CliRunner
 
+from core.errors import ConfigError, LineageError, NotFound
 from lineage import cli, queries
-from lineage.errors import ConfigError, LineageError, NotFound
 from tests.conftest import REPO
 
 COOKBOOK = (REPO / "docs" / "cypher-cookbook.md").read_text(encoding="utf-8")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from lineage.errors import ConfigError
-from lineage.settings import CommonSettings, StackSettings
+from core.errors import ConfigError
+from core.settings import CommonSettings
+from lineage.stack.settings import StackSettings
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.errors import StackError
+from core.errors import StackError
 from lineage.stack.jvm import find_java
 from lineage.stack.processes import ManagedProcess, port_in_use
 from lineage.stack.services import generate_password

@@ -9,7 +9,7 @@ False
 
 from __future__ import annotations
 
-from lineage.errors import ConfigError
+from core.errors import ConfigError
 
 
 def serve_metrics(port: int, host: str, setting: str) -> bool:

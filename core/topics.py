@@ -8,7 +8,8 @@ straight from a Kafka client (``lineage emit``, the Emitter, any OpenLineage Kaf
 ``kafka``. The processor counts events by path; any other value counts as ``other``, so the
 label stays bounded whatever producers send.
 
->>> ensure_topics("127.0.0.1:1", {}, timeout=0.1)
+>>> from core.settings import KafkaSettings
+>>> ensure_topics(KafkaSettings(bootstrap_servers="127.0.0.1:1"), {}, timeout=0.1)
 {}
 >>> ingest_path([("lineage.path", b"gateway")]), ingest_path(None), ingest_path({"x": b"1"})
 ('gateway', 'kafka', 'kafka')
@@ -24,10 +25,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import KafkaException, NewTopic
 
-from lineage.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
+from core.kafka import admin_client, consumer_config
+from core.settings import KafkaSettings
 
 PATH_HEADER = "lineage.path"
 INGEST_PATHS = ("kafka", "gateway", "harvest", "other")
@@ -52,7 +54,7 @@ def ingest_path(headers: Any) -> str:
     return "kafka"
 
 
-def ensure_topics(bootstrap_servers: str, wanted: Mapping[str, int],
+def ensure_topics(kafka: KafkaSettings, wanted: Mapping[str, int],
                   timeout: float = 30) -> dict[str, int]:
     """Create each topic of ``wanted`` (name -> partitions) that does not exist yet.
 
@@ -61,11 +63,11 @@ def ensure_topics(bootstrap_servers: str, wanted: Mapping[str, int],
     """
     if not wanted:
         return {}
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = admin_client(kafka)
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise ServiceUnavailable(f"Kafka at {bootstrap_servers} did not answer: {exc}",
+        raise ServiceUnavailable(f"Kafka at {kafka.bootstrap_servers} did not answer: {exc}",
                                  hint="is the stack up? `lineage stack status`") from exc
     missing = [NewTopic(name, count, 1) for name, count in wanted.items() if name not in existing]
     for name, future in (admin.create_topics(missing) if missing else {}).items():
@@ -135,12 +137,11 @@ def commit_window(consumer: Any, topic: str, check: Callable[[], None],
         time.sleep(interval)
 
 
-def message_count(bootstrap_servers: str, topic: str) -> int:
+def message_count(kafka: KafkaSettings, topic: str) -> int:
     """How many messages ``topic`` holds now; 0 while it is being created."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers,
-                         "group.id": f"counter-{uuid.uuid4().hex[:8]}"})
+    consumer = Consumer(consumer_config(kafka, f"counter-{uuid.uuid4().hex[:8]}"))
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:
@@ -153,13 +154,13 @@ def message_count(bootstrap_servers: str, topic: str) -> int:
         consumer.close()
 
 
-def wait_for_group(bootstrap_servers: str, group: str, members: int = 1,
+def wait_for_group(kafka: KafkaSettings, group: str, members: int = 1,
                    timeout: float = 120) -> None:
     """Block until consumer ``group`` is stable with ``members`` members, each holding
     partitions; raises :class:`ServiceUnavailable` after ``timeout`` seconds."""
     from confluent_kafka import ConsumerGroupState
 
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = admin_client(kafka)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -1,6 +1,6 @@
 """Typed, frozen settings shared by every service.
 
-Each service has one settings class (``StackSettings`` here; the processor, sink and gateway add
+Each service has one settings class (the stack, processor, sink and gateway add
 theirs beside their code) built on :class:`CommonSettings`, which holds what every service needs:
 where Kafka and Neo4j are, and the topic names.
 
@@ -83,7 +83,7 @@ class Neo4jSettings(_Frozen):
 
     def auth(self) -> tuple[str, str]:
         """The (user, password) pair for the driver; refuses to run without a password."""
-        from lineage.errors import ConfigError
+        from core.errors import ConfigError
 
         if self.password is None:
             raise ConfigError(
@@ -143,34 +143,3 @@ class CommonSettings(BaseSettings):
             _LocalStackFiles(settings_cls),
             file_secret_settings,
         )
-
-
-class LocalStackOptions(_Frozen):
-    """Ports, memory and timeouts of the local Kafka + Neo4j stack (``LINEAGE_STACK__...``)."""
-
-    host: str = "127.0.0.1"
-    kafka_port: int = Field(default=9092, ge=1, le=65535)
-    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
-    bolt_port: int = Field(default=7687, ge=1, le=65535)
-    http_port: int = Field(default=7474, ge=1, le=65535)
-    kafka_partitions: int = Field(default=6, ge=1)
-    kafka_heap: str = "1g"
-    neo4j_heap: str = "1g"
-    neo4j_pagecache: str = "512m"
-    start_timeout_seconds: float = Field(default=120.0, gt=0)
-    java_home: Path | None = None
-    with_prometheus: bool = False
-    prometheus_port: int = Field(default=9090, ge=1, le=65535)
-    kafka_metrics_port: int = Field(
-        default=9404, ge=1, le=65535,
-        description="the JMX exporter on Kafka, attached when Prometheus is on")
-
-
-class StackSettings(CommonSettings):
-    """Settings of the ``lineage stack`` service.
-
-    >>> StackSettings(stack={"kafka_port": 19092}).stack.kafka_port
-    19092
-    """
-
-    stack: LocalStackOptions = LocalStackOptions()
