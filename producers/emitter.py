@@ -48,25 +48,10 @@ from typing import Any, Literal, TextIO
 import msgspec
 from confluent_kafka import KafkaError, Producer
 
-from core.errors import LineageError, RetryableError
+from core.errors import BufferFull, EmitFailed, LineageError
 from core.kafka import producer_config
 from core.settings import KafkaSettings
 from core.topics import path_header
-
-
-class EmitFailed(LineageError):
-    """Kafka did not acknowledge some events; ``failures`` says which and why."""
-
-    def __init__(self, failures: list[DeliveryFailure]) -> None:
-        first = failures[0]
-        super().__init__(f"{len(failures)} OpenLineage event(s) were not acknowledged by Kafka; "
-                         f"first: key {first.key!r}: {first.reason}",
-                         hint="the events were not written; emit them again")
-        self.failures = failures
-
-
-class BufferFull(RetryableError):
-    """The local buffer stayed full for ``block_seconds``: Kafka is slow or unreachable."""
 
 
 @dataclass(frozen=True)

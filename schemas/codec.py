@@ -26,7 +26,7 @@ from typing import Any, Final
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
-from core.errors import LineageError
+from core.errors import FatalError, UndecodableRecord
 
 MAGIC = b"\xc3\x01"
 NAMESPACE = "openlineage_stream.changes"
@@ -34,13 +34,6 @@ SCHEMA_DIR = Path(__file__).resolve().parent
 _VERSION_FILE = re.compile(r"lineage_change\.v(\d+)\.avsc$")
 
 ChangeRecord = dict[str, Any]
-
-
-class UndecodableRecord(LineageError):
-    """A message on the changes topic that is not a change record this reader understands.
-
-    This is data, not a crash: the sink sends it to the changes DLQ with ``cause`` as reason.
-    """
 
 
 @cache
@@ -115,7 +108,7 @@ def encode(record: ChangeRecord, schema: Any = None) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Unsupported(Exception):
+class _Unsupported(FatalError):
     """A schema construct the generated writers do not handle (fastavro is used instead)."""
 
 

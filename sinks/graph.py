@@ -37,7 +37,7 @@ from typing import Any
 
 from neo4j import Driver, ManagedTransaction
 
-from core.errors import LineageError
+from core.errors import ContractViolation
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TERMINAL_STATES = frozenset({"COMPLETE", "FAIL", "ABORT"})
@@ -91,10 +91,6 @@ def graph_size(driver: Driver, database: str | None = None
         relationships = {kind: session.run(f"MATCH ()-[r:{kind}]->() RETURN count(r) AS c").single(
             strict=True)["c"] for kind in RELATIONSHIP_TYPES}
     return nodes, relationships
-
-
-class ContractViolation(LineageError):
-    """A change record the graph contract cannot take (it goes to the changes DLQ)."""
 
 
 def _earliest(current: str, new: str) -> str:

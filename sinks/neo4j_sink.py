@@ -38,10 +38,10 @@ from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 
 from core import topics
 from core.dead_letters import headers
-from core.errors import ConfigError, FatalError
+from core.errors import ConfigError, ContractViolation, FatalError, UndecodableRecord
 from core.kafka import consumer_config, producer_config
 from core.metrics import serve_metrics
-from schemas.codec import UndecodableRecord, decode
+from schemas.codec import decode
 from sinks import graph, metrics
 from sinks.settings import SinkSettings
 
@@ -127,7 +127,7 @@ class Neo4jSink:
                                   record["ingestedAt"]))
             except UndecodableRecord as exc:
                 dead.append((message, {"code": "undecodable", "message": str(exc)}))
-            except (graph.ContractViolation, KeyError, TypeError, ValueError) as exc:
+            except (ContractViolation, KeyError, TypeError, ValueError) as exc:
                 dead.append((message, {"code": "contract", "message": str(exc)}))
         dead += self.write(items)
         if dead:

@@ -13,8 +13,9 @@ from openlineage.client import OpenLineageClient, event_v2
 from openlineage.client.facet_v2 import parent_run
 from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
+from core.errors import BufferFull, EmitFailed
 from lineage.stack.settings import StackSettings
-from producers.emitter import BufferFull, EmitFailed, Emitter
+from producers.emitter import Emitter
 from producers.synthetic import synthetic_events
 from tests.conftest import run_cli
 from tests.integration.graph_io import delete_namespace

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from sinks.graph import ContractViolation, row, to_datetime
+from core.errors import ContractViolation
+from sinks.graph import row, to_datetime
 
 
 def record(kind: str, body: dict[str, Any], time: int = 1_000_000) -> dict[str, Any]:
