@@ -28,7 +28,7 @@ from typing import Any
 from confluent_kafka.cimpl import KafkaException, NewTopic
 
 from core.errors import ServiceUnavailable
-from core.kafka import admin_client, consumer_config
+from core.kafka_config import admin_client, consumer_config
 from core.settings import KafkaSettings
 
 PATH_HEADER = "lineage.path"

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from core.kafka import admin_client
+from core.kafka_config import admin_client
 from core.settings import KafkaSettings
 from core.topics import ensure_topics
 from producers.emitter import Emitter

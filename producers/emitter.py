@@ -49,7 +49,7 @@ import msgspec
 from confluent_kafka import KafkaError, Producer
 
 from core.errors import BufferFull, EmitFailed, LineageError
-from core.kafka import producer_config
+from core.kafka_config import producer_config
 from core.settings import KafkaSettings
 from core.topics import path_header
 

@@ -88,7 +88,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import ConfigError, ServiceUnavailable
-from core.kafka import producer_config
+from core.kafka_config import producer_config
 from core.settings import CommonSettings, KafkaSettings
 from core.topics import path_header
 from lineage import marquez_api

@@ -280,7 +280,7 @@ def bench_sink_kafka(workload: SinkWorkload, settings: SinkSettings, *,
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     from core import topics
-    from core.kafka import admin_client, consumer_config, producer_config
+    from core.kafka_config import admin_client, consumer_config, producer_config
 
     tag = uuid.uuid4().hex[:8]
     topic, dlq, group = f"bench-changes-{tag}", f"bench-changes-dlq-{tag}", f"bench-sink-{tag}"

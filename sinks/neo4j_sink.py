@@ -39,7 +39,7 @@ from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 from core import topics
 from core.dead_letters import headers
 from core.errors import ConfigError, ContractViolation, FatalError, UndecodableRecord
-from core.kafka import consumer_config, producer_config
+from core.kafka_config import consumer_config, producer_config
 from core.metrics import serve_metrics
 from schemas.codec import decode
 from sinks import graph, metrics

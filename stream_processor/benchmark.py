@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.kafka import consumer_config, producer_config
+from core.kafka_config import consumer_config, producer_config
 from core.topics import commit_window
 from producers.synthetic import encode_events, synthetic_events
 from schemas.codec import encode

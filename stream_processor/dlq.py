@@ -29,7 +29,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from core.errors import ServiceUnavailable
-from core.kafka import consumer_config, producer_config
+from core.kafka_config import consumer_config, producer_config
 from core.settings import CommonSettings
 from stream_processor.validation import validate
 

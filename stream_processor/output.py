@@ -24,7 +24,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
-from core.kafka import producer_config
+from core.kafka_config import producer_config
 from core.settings import KafkaSettings
 
 log = logging.getLogger("lineage.processor")

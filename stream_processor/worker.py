@@ -32,7 +32,7 @@ from faust.streams import _current_event
 
 from core import topics
 from core.dead_letters import headers
-from core.kafka import broker_urls
+from core.kafka_config import broker_urls
 from core.metrics import serve_metrics
 from schemas.codec import encode
 from stream_processor import metrics

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core.kafka import admin_client, consumer_config
+from core.kafka_config import admin_client, consumer_config
 from core.settings import CommonSettings
 from core.topics import ensure_topics
 from producers.emitter import Emitter

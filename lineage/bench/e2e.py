@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 
 from core.errors import LineageError
-from core.kafka import admin_client, consumer_config
+from core.kafka_config import admin_client, consumer_config
 from core.settings import CommonSettings, KafkaSettings
 from core.topics import commit_window, ensure_topics, message_count, wait_for_group
 from lineage.bench.measure import (
