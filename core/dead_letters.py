@@ -18,8 +18,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+# One entry of a dead letter's reasons: "code" and "message", and "pointer" where the reason is
+# about one place in the event (a validation Reason as a dict).
+DeadLetterReason = Mapping[str, Any]
 
-def headers(kind: str, reasons: Sequence[Mapping[str, Any]], *, topic: str, partition: int,
+
+def headers(kind: str, reasons: Sequence[DeadLetterReason], *, topic: str, partition: int,
             offset: int, timestamp: float | None, by: str) -> list[tuple[str, str | bytes | None]]:
     """Kafka headers of a dead letter (see the module docstring)."""
     envelope = {

@@ -131,8 +131,7 @@ def _pipeline(state_dir: Path, log: Callable[[str], None]) -> Iterator[None]:
 
 def run_demo(settings: StackSettings, log: Callable[[str], None] = print) -> None:
     """Stack up, processor + sink, play the story, print what the graph says."""
-    from neo4j import GraphDatabase
-
+    from core.neo4j_driver import driver as neo4j_driver
     from lineage.stack import LocalStack
     from producers.emitter import Emitter
     from producers.harvest_sql import Naming, Options, harvest_sql_text
@@ -141,8 +140,7 @@ def run_demo(settings: StackSettings, log: Callable[[str], None] = print) -> Non
     log(f"stack is up ({seconds:.1f}s)")
     settings = StackSettings()  # re-read: `up` may just have written the connection file
     events = story_events()
-    with _pipeline(settings.state_dir, log), GraphDatabase.driver(
-            settings.neo4j.uri, auth=settings.neo4j.auth()) as driver:
+    with _pipeline(settings.state_dir, log), neo4j_driver(settings.neo4j) as driver:
         with Emitter(settings.kafka, settings.kafka.raw_topic) as emitter:
             emitter.emit_all(events)
             log(f"airflow: the DAG run and its two task runs, {len(events)} OpenLineage events")

@@ -29,25 +29,25 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
-from neo4j import Driver, GraphDatabase
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from neo4j import Driver
 from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 
 from core import topics
-from core.dead_letters import headers
+from core.dead_letters import DeadLetterReason, headers
+from core.delivery import Delivery, OutMessage
 from core.errors import ConfigError, ContractViolation, FatalError, UndecodableRecord
-from core.kafka_config import consumer_config, producer_config
+from core.kafka_config import consumer_config
 from core.metrics import serve_metrics
+from core.neo4j_driver import driver
 from schemas.codec import decode
 from sinks import graph, metrics
 from sinks.settings import SinkSettings
 
 log = logging.getLogger("lineage.sink")
 
-Reason = dict[str, str]
 
 # Refusals that say the sink's own statements are wrong, not the record: stop, do not DLQ.
 OWN_FAULTS = ("Neo.ClientError.Statement.SyntaxError", "Neo.ClientError.Statement.ParameterMissing",
@@ -71,13 +71,14 @@ class Neo4jSink:
     def __init__(self, settings: SinkSettings) -> None:
         self.settings = settings
         opts = settings.sink
-        self.driver: Driver = GraphDatabase.driver(settings.neo4j.uri, auth=settings.neo4j.auth())
+        self.driver: Driver = driver(settings.neo4j)
         self.consumer = Consumer(consumer_config(
             settings.kafka, opts.group_id, **{
                 "auto.offset.reset": "earliest",
                 # Neo4j may be down for a while; leaving the group then only moves partitions.
                 "max.poll.interval.ms": 600_000}))
-        self.producer = Producer(producer_config(settings.kafka, **{"linger.ms": 5}))
+        self.dead_letters = Delivery(settings.kafka, retry_seconds=opts.retry_initial_seconds,
+                                     what="dead letters", **{"linger.ms": 5})
         self.stopping = False
         self.next_gauges = 0.0
 
@@ -112,13 +113,13 @@ class Neo4jSink:
             self.stopping = True
             sizes.join(timeout=30)
             self.consumer.close()
-            self.producer.flush(30)
+            self.dead_letters.flush(30)
             self.driver.close()
 
     def handle(self, batch: Sequence[Message]) -> None:
         """Decode, write, dead-letter and commit one batch of messages."""
         items: list[Item] = []
-        dead: list[tuple[Message, Reason]] = []
+        dead: list[tuple[Message, DeadLetterReason]] = []
         for message in batch:
             try:
                 record = decode(message.value() or b"")
@@ -142,7 +143,7 @@ class Neo4jSink:
         self._retrying(lambda: graph.migrate(self.driver, self.settings.neo4j.database),
                        "schema migration")
 
-    def write(self, items: list[Item]) -> list[tuple[Message, Reason]]:
+    def write(self, items: list[Item]) -> list[tuple[Message, DeadLetterReason]]:
         """Write ``items`` in one transaction; returns those Neo4j refused, with the reason."""
         if not items:
             return []
@@ -231,24 +232,15 @@ class Neo4jSink:
         except KafkaException as exc:  # a rebalance or Kafka away: the next refresh will tell
             log.debug("consumer lag not refreshed: %s", exc)
 
-    def dead_letter(self, dead: list[tuple[Message, Reason]]) -> None:
+    def dead_letter(self, dead: list[tuple[Message, DeadLetterReason]]) -> None:
         """Send dead letters to the changes DLQ and wait until all are acknowledged."""
         topic = self.settings.kafka.changes_dlq_topic
-        pending = dead
-        while pending:
-            failed: list[tuple[Message, Reason]] = []
-            for message, reason in pending:
-                self.producer.produce(topic, message.value(), message.key(), headers=headers(
-                    "record", [reason], topic=message.topic() or "",
-                    partition=message.partition() or 0, offset=message.offset() or 0,
-                    timestamp=message.timestamp()[1] / 1000, by=self.settings.sink.group_id),
-                    on_delivery=partial(_collect_failure, failed, (message, reason)))
-            while self.producer.flush(10):
-                log.warning("still waiting for Kafka to acknowledge %d dead letters", len(pending))
-            if failed:
-                log.warning("%d dead letters not acknowledged; retrying", len(failed))
-                time.sleep(self.settings.sink.retry_initial_seconds)
-            pending = failed
+        self.dead_letters.send_all([
+            OutMessage(topic, message.key(), message.value(), headers(
+                "record", [reason], topic=message.topic() or "",
+                partition=message.partition() or 0, offset=message.offset() or 0,
+                timestamp=message.timestamp()[1] / 1000, by=self.settings.sink.group_id))
+            for message, reason in dead])
         for _, reason in dead:
             metrics.DEAD_LETTERS.labels(reason["code"]).inc()
             log.warning("dead letter: %s", reason["message"][:300])
@@ -267,11 +259,6 @@ class Neo4jSink:
             # Typically a rebalance moved the partitions: their new owner re-applies the
             # records, which changes nothing.
             log.warning("offset commit failed (%s); the records will be applied again", exc)
-
-
-def _collect_failure(failed: list[Any], item: Any, err: Any, _msg: Any) -> None:
-    if err is not None:
-        failed.append(item)
 
 
 def run_sink(settings: SinkSettings) -> None:

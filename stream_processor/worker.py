@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -32,11 +33,12 @@ from faust.streams import _current_event
 
 from core import topics
 from core.dead_letters import headers
+from core.delivery import OutMessage
 from core.kafka_config import broker_urls
 from core.metrics import serve_metrics
 from schemas.codec import encode
 from stream_processor import metrics
-from stream_processor.output import OutMessage, Output
+from stream_processor.output import output
 from stream_processor.pipeline import Outcome, process
 from stream_processor.settings import ProcessorSettings
 from stream_processor.state import Plan, Span, stale_keys
@@ -168,7 +170,7 @@ class ProcessorWorker:
             value_serializer="raw",
         )
         self.raw = self.app.topic(settings.kafka.raw_topic, partitions=partitions)
-        self.output = Output(settings.kafka, retry_seconds=SEND_RETRY_SECONDS)
+        self.output = output(settings.kafka, retry_seconds=SEND_RETRY_SECONDS)
         self.table = self.app.Table(
             "state", partitions=partitions,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
@@ -251,7 +253,7 @@ class ProcessorWorker:
             messages += [OutMessage(kafka.changes_topic, change.key.encode(),
                                     encode(change.record(ingested)))
                          for change in outcome.changes]
-        await self.output.send_all(messages)
+        await asyncio.get_running_loop().run_in_executor(None, self.output.send_all, messages)
 
     def _observe(self, outcome: Outcome, now: float, message: Any) -> None:
         metrics.EVENTS_CONSUMED.labels(topics.ingest_path(message.headers)).inc()
