@@ -27,15 +27,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from core.errors import ConfigError
 
 ENV_PREFIX = "LINEAGE_"
 CONNECTION_FILE = "connection.json"
@@ -60,8 +62,37 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+
+def _kafka_error(cause: str, setting: str, hint: str) -> ConfigError:
+    return ConfigError(f"{cause} (LINEAGE_KAFKA__{setting.upper()})", hint=hint)
+
+
+def _check_file(path: Path | None, variable: str, what: str) -> None:
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{variable} names {path}, which is not a file",
+                          hint=f"point {variable} at the {what} (PEM)")
+
+
 class KafkaSettings(_Frozen):
-    """Where Kafka is and which topics the pipeline uses."""
+    """Where Kafka is, how to authenticate to it, and which topics the pipeline uses.
+
+    The security options are those of every Kafka client (librdkafka's and the JVM's names):
+    ``security_protocol`` PLAINTEXT (the local stack), SSL (TLS, optionally with a client
+    certificate), SASL_PLAINTEXT or SASL_SSL (a user and password by ``sasl_mechanism``).
+    A combination that would silently ignore a setting is refused with a :class:`ConfigError`:
+
+    >>> KafkaSettings(security_protocol="SASL_SSL", sasl_username="svc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    core.errors.ConfigError: SASL_SSL needs a password (LINEAGE_KAFKA__SASL_PASSWORD) (hint: ...)
+    >>> KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+    ...               sasl_username="svc", sasl_password="s3cret").sasl_password
+    SecretStr('**********')
+    """
 
     bootstrap_servers: str = "127.0.0.1:9092"
     raw_topic: str = "openlineage.events"
@@ -71,20 +102,105 @@ class KafkaSettings(_Frozen):
     # Used only when a service creates a missing topic; an existing topic keeps its own count.
     raw_partitions: int = Field(default=6, ge=1)
     changes_partitions: int = Field(default=6, ge=1)
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    # Without ssl_ca_file, TLS trusts the system's CAs (what Confluent Cloud and MSK need).
+    ssl_ca_file: Path | None = None
+    ssl_cert_file: Path | None = None
+    ssl_key_file: Path | None = None
+    ssl_key_password: SecretStr | None = None
+
+    @property
+    def uses_sasl(self) -> bool:
+        """Whether the client authenticates with a SASL user and password."""
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the connection to the brokers is encrypted."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def sasl_credentials(self) -> tuple[str, str]:
+        """The SASL (username, password); the validator has ensured both when SASL is on."""
+        if not self.sasl_username or self.sasl_password is None:
+            raise _kafka_error("SASL is not configured", "sasl_username",
+                               "set LINEAGE_KAFKA__SECURITY_PROTOCOL=SASL_SSL and the SASL user")
+        return self.sasl_username, self.sasl_password.get_secret_value()
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> KafkaSettings:
+        protocol = self.security_protocol
+        if self.uses_sasl:
+            for name in ("sasl_username", "sasl_password"):
+                if not getattr(self, name):
+                    raise _kafka_error(
+                        f"{protocol} needs a {name.removeprefix('sasl_')}", name,
+                        "set LINEAGE_KAFKA__SASL_USERNAME and LINEAGE_KAFKA__SASL_PASSWORD "
+                        "(Confluent Cloud: the API key and secret)")
+        elif self.sasl_username or self.sasl_password:
+            raise _kafka_error(
+                f"a SASL user or password is set but the security protocol is {protocol}",
+                "security_protocol",
+                "set LINEAGE_KAFKA__SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT), "
+                "or remove the SASL settings")
+        tls_files = ("ssl_ca_file", "ssl_cert_file", "ssl_key_file", "ssl_key_password")
+        if not self.uses_tls and any(getattr(self, name) for name in tls_files):
+            raise _kafka_error(
+                f"TLS files are set but the security protocol is {protocol}",
+                "security_protocol",
+                "set LINEAGE_KAFKA__SECURITY_PROTOCOL=SSL (or SASL_SSL), "
+                "or remove the LINEAGE_KAFKA__SSL_... settings")
+        if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
+            missing = "ssl_key_file" if self.ssl_key_file is None else "ssl_cert_file"
+            raise _kafka_error(
+                "a client certificate needs both the certificate and its private key", missing,
+                "set both LINEAGE_KAFKA__SSL_CERT_FILE and LINEAGE_KAFKA__SSL_KEY_FILE")
+        if self.ssl_key_password is not None and self.ssl_key_file is None:
+            raise _kafka_error("a key password is set without a key", "ssl_key_file",
+                               "set LINEAGE_KAFKA__SSL_KEY_FILE to the encrypted private key")
+        for name, what in (("ssl_ca_file", "CA certificate that signed the brokers'"),
+                           ("ssl_cert_file", "client certificate"),
+                           ("ssl_key_file", "client certificate's private key")):
+            _check_file(getattr(self, name), f"LINEAGE_KAFKA__{name.upper()}", what)
+        return self
 
 
 class Neo4jSettings(_Frozen):
-    """How to reach Neo4j. ``password`` comes from the local stack when not set."""
+    """How to reach Neo4j. ``password`` comes from the local stack when not set.
+
+    ``uri`` takes every scheme of the driver: ``bolt://`` (one server), ``neo4j://`` (a
+    cluster, routed), each with ``+s`` (TLS, verified against the system's CAs or
+    ``ca_file``) or ``+ssc`` (TLS, any certificate: for testing only). Neo4j Aura is
+    ``neo4j+s://<id>.databases.neo4j.io``.
+
+    >>> Neo4jSettings(uri="neo4j+s://abc.databases.neo4j.io").encrypted
+    True
+    >>> Neo4jSettings(uri="http://localhost:7474")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    core.errors.ConfigError: LINEAGE_NEO4J__URI has the scheme 'http', which ... (hint: ...)
+    """
 
     uri: str = "bolt://127.0.0.1:7687"
     user: str = "neo4j"
     password: SecretStr | None = None
     database: str = "neo4j"
+    ca_file: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        """The URI's scheme, e.g. ``neo4j+s``."""
+        return self.uri.split("://", 1)[0].lower() if "://" in self.uri else ""
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the URI asks for TLS (``+s`` or ``+ssc``)."""
+        return "+" in self.scheme
 
     def auth(self) -> tuple[str, str]:
         """The (user, password) pair for the driver; refuses to run without a password."""
-        from core.errors import ConfigError
-
         if self.password is None:
             raise ConfigError(
                 "no Neo4j password is configured",
@@ -92,6 +208,24 @@ class Neo4jSettings(_Frozen):
             )
         return self.user, self.password.get_secret_value()
 
+    @model_validator(mode="after")
+    def _consistent_tls(self) -> Neo4jSettings:
+        if self.scheme not in NEO4J_SCHEMES:
+            raise ConfigError(
+                f"LINEAGE_NEO4J__URI has the scheme {self.scheme or self.uri!r}, "
+                "which Neo4j's driver does not speak",
+                hint="use bolt://host:7687 or neo4j://host:7687, with +s for TLS "
+                "(Neo4j Aura: neo4j+s://<id>.databases.neo4j.io)")
+        if self.ca_file is not None:
+            if not self.scheme.endswith("+s"):
+                why = "trusts any certificate" if self.encrypted else "is not encrypted"
+                raise ConfigError(
+                    f"LINEAGE_NEO4J__CA_FILE is set but LINEAGE_NEO4J__URI is {self.scheme}://, "
+                    f"which {why}",
+                    hint="use a bolt+s:// or neo4j+s:// URI with a CA file")
+            _check_file(self.ca_file, "LINEAGE_NEO4J__CA_FILE",
+                        "CA certificate that signed Neo4j's")
+        return self
 
 class _LocalStackFiles(PydanticBaseSettingsSource):
     """Reads the endpoints and the generated password that ``lineage stack up`` wrote."""
