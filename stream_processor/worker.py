@@ -34,7 +34,7 @@ from faust.streams import _current_event
 from core import topics
 from core.dead_letters import headers
 from core.delivery import OutMessage
-from core.kafka_config import broker_urls
+from core.kafka_config import broker_credentials, broker_urls
 from core.metrics import serve_metrics
 from schemas.codec import encode
 from stream_processor import metrics
@@ -153,6 +153,7 @@ class ProcessorWorker:
         self.app = faust.App(
             opts.app_id,
             broker=broker_urls(settings.kafka),
+            broker_credentials=broker_credentials(settings.kafka),
             store=f"{opts.store}://",
             datadir=str(data_dir),
             topic_partitions=partitions,
