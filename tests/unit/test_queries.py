@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from core.errors import ConfigError, LineageError, NotFound
 from lineage import cli, queries
+from lineage.cli import query as query_cli
 from tests.conftest import REPO
 
 COOKBOOK = (REPO / "docs" / "cypher-cookbook.md").read_text(encoding="utf-8")
@@ -266,7 +267,7 @@ class FakeGraph:
 @pytest.fixture
 def fake_graph(monkeypatch: pytest.MonkeyPatch) -> FakeGraph:
     graph = FakeGraph()
-    monkeypatch.setattr(cli, "_graph", lambda: graph)
+    monkeypatch.setattr(query_cli, "_graph", lambda: graph)
     return graph
 
 

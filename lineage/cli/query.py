@@ -1,0 +1,373 @@
+"""``lineage query``: the cookbook's recipes (lineage/queries.py) from the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from core.errors import NotFound
+from core.settings import CommonSettings
+from lineage.cli.common import friendly_errors
+from lineage.queries import MAX_HOPS
+
+if TYPE_CHECKING:
+    from lineage.queries import Graph
+
+app = typer.Typer(
+    help="Ask the lineage graph (read-only): trees and tables, or --json for scripts.\n\n"
+         "Name a dataset or job as NS:NAME (split at a colon, the last one first; the split "
+         "that exists is used), or as --namespace NS NAME (the name taken as it is: use it when "
+         "a name holds a colon). A bare NAME works when exactly one namespace has it.\n\n"
+         "Each subcommand runs recipes of docs/cypher-cookbook.md, with every value passed as "
+         "a query parameter.",
+    no_args_is_help=True)
+
+Ref = Annotated[str, typer.Argument(
+    metavar="NS:NAME", help="the dataset (or with --job the job): NS:NAME, or NAME with "
+                            "--namespace")]
+Namespace = Annotated[str | None, typer.Option(
+    "--namespace", "-n", help="the namespace; NS:NAME is then read as a NAME, as it is")]
+JobFlag = Annotated[bool, typer.Option("--job", help="name a job instead of a dataset")]
+Hops = Annotated[int, typer.Option(min=1, max=MAX_HOPS, help=f"how many jobs away, 1-{MAX_HOPS}")]
+Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+
+
+def _graph() -> Graph:
+    from lineage.queries import Graph
+
+    settings = CommonSettings()
+    return Graph(settings.neo4j.uri, settings.neo4j.auth(), settings.neo4j.database)
+
+
+def _resolve(graph: Graph, kind: str, ref: str, namespace: str | None) -> tuple[str, str]:
+    """The (namespace, name) of the one dataset or job ``ref`` names (see ``query --help``)."""
+    from lineage import queries
+
+    if namespace is not None:
+        candidates, shown = [(namespace, ref)], f"{namespace}:{ref}"
+    else:
+        candidates, shown = queries.reference_candidates(ref), ref
+    names = sorted({name for _, name in candidates} | {ref})
+    rows = graph.read(queries.FIND_JOBS if kind == "job" else queries.FIND_DATASETS, names=names)
+    try:
+        return queries.choose(kind, shown, candidates,
+                              [(r["namespace"], r["name"]) for r in rows])
+    except NotFound as missing:
+        other = "dataset" if kind == "job" else "job"
+        others = graph.read(queries.FIND_DATASETS if kind == "job" else queries.FIND_JOBS,
+                            names=names)
+        pairs = {(r["namespace"], r["name"]) for r in others}
+        if pairs & set(candidates) or (not candidates and pairs):
+            raise NotFound(missing.cause, hint=f"that is a {other}: "
+                           + ("leave out --job" if kind == "job" else "add --job")) from None
+        raise
+
+
+def _check_field(graph: Graph, namespace: str, name: str, field: str) -> None:
+    from lineage import queries
+
+    fields = [r["field"] for r in graph.read(queries.DATASET_FIELDS, namespace=namespace,
+                                             name=name)]
+    if field not in fields:
+        known = ", ".join(queries.display(f) for f in fields[:20]) + (
+            ", ..." if len(fields) > 20 else "")
+        raise NotFound(f"no column {queries.display(field)} in dataset "
+                       f"{queries.display_ref(namespace, name)}",
+                       hint=f"its columns: {known}" if fields else "the graph knows no column "
+                                                                   "of that dataset")
+
+
+def _emit(as_json: bool, question: str, recipes: list[str], parameters: dict[str, Any],
+          rows: list[dict[str, Any]], text: Callable[[], list[str]]) -> None:
+    from lineage.queries import plain
+
+    if as_json:
+        typer.echo(json.dumps({"question": question, "recipes": recipes,
+                               "parameters": plain(parameters), "rows": plain(rows)},
+                              ensure_ascii=False, indent=2))
+    else:
+        typer.echo("\n".join(text()))
+
+
+def _count(rows: list[dict[str, Any]]) -> str:
+    jobs = sum(1 for r in rows if r["kind"] == "Job")
+    datasets = len(rows) - jobs
+    return (f"{jobs} job{'s' if jobs != 1 else ''} and "
+            f"{datasets} dataset{'s' if datasets != 1 else ''}")
+
+
+def _lineage(direction: str, ref: str, namespace: str | None, job: bool, hops: int,
+             as_json: bool) -> None:
+    from lineage import queries
+
+    kind = "job" if job else "dataset"
+    recipe = f"{kind.upper()}_{direction.upper()}"
+    with _graph() as graph:
+        ns, name = _resolve(graph, kind, ref, namespace)
+        parameters = {"namespace": ns, "name": name, "hops": hops}
+        rows = graph.read(queries.RECIPES[recipe], **parameters)
+
+    def text() -> list[str]:
+        lines = queries.lineage_tree(("Job" if job else "Dataset", ns, name), rows)
+        return [*lines, f"{_count(rows)} {direction} within {hops} hop{'s' if hops != 1 else ''}"]
+
+    _emit(as_json, direction, [recipe], parameters, rows, text)
+
+
+@app.command("upstream")
+@friendly_errors
+def query_upstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
+                   hops: Hops = 3, as_json: Json = False) -> None:
+    """Where a dataset (or job) comes from, as a tree: the jobs and datasets upstream.
+
+    Example: ``lineage query upstream 'postgres://db:5432:mart.revenue' --hops 2``
+    """
+    _lineage("upstream", ref, namespace, job, hops, as_json)
+
+
+@app.command("downstream")
+@friendly_errors
+def query_downstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
+                     hops: Hops = 3, as_json: Json = False) -> None:
+    """What is built from a dataset (or job), as a tree: the jobs and datasets downstream.
+
+    Example: ``lineage query downstream --job 'airflow:etl.load_orders'``
+    """
+    _lineage("downstream", ref, namespace, job, hops, as_json)
+
+
+@app.command("impact")
+@friendly_errors
+def query_impact(
+    ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the dataset")],
+    namespace: Namespace = None,
+    field: Annotated[str | None, typer.Option(
+        "--field", "-f", help="a column of the dataset: its impact through column lineage")] = None,
+    as_json: Json = False,
+) -> None:
+    """What breaks if a dataset (or one of its columns) changes: everything downstream, by hop.
+
+    Example: ``lineage query impact 'postgres://db:5432:raw.orders' --field amount``
+    """
+    from lineage import queries
+
+    with _graph() as graph:
+        ns, name = _resolve(graph, "dataset", ref, namespace)
+        if field is None:
+            recipe, parameters = "DATASET_IMPACT", {"namespace": ns, "name": name}
+        else:
+            _check_field(graph, ns, name, field)
+            recipe, parameters = "FIELD_IMPACT", {"namespace": ns, "dataset": name,
+                                                  "field": field}
+        rows = graph.read(queries.RECIPES[recipe], **parameters)
+
+    def text() -> list[str]:
+        if field is None:
+            title = f"impact of dataset {queries.display_ref(ns, name)}"
+            lines = queries.by_hops(title, rows, lambda r: (
+                f"{'job' if r['kind'] == 'Job' else 'dataset'} "
+                + (queries.display(r["name"]) if r["namespace"] == ns
+                   else queries.display_ref(r["namespace"], r["name"]))))
+            return [*lines, f"{_count(rows)} downstream"]
+        title = f"impact of column {queries.field_label(ns, name, field, '')}"
+        lines = queries.by_hops(title, rows, lambda r: queries.field_label(
+            r["namespace"], r["dataset"], r["field"], ns))
+        return [*lines, f"{len(rows)} column{'s' if len(rows) != 1 else ''} downstream"]
+
+    _emit(as_json, "impact", [recipe], parameters, rows, text)
+
+
+@app.command("columns")
+@friendly_errors
+def query_columns(
+    ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the dataset")],
+    field: Annotated[str, typer.Option("--field", "-f", help="the column")],
+    namespace: Namespace = None,
+    as_json: Json = False,
+) -> None:
+    """Column lineage of one column: where it comes from and what it feeds, as two trees.
+
+    Example: ``lineage query columns 'postgres://db:5432:mart.revenue' --field total``
+    """
+    from lineage import queries
+
+    with _graph() as graph:
+        ns, name = _resolve(graph, "dataset", ref, namespace)
+        _check_field(graph, ns, name, field)
+        parameters = {"namespace": ns, "dataset": name, "field": field}
+        upstream = graph.read(queries.FIELD_UPSTREAM, **parameters)
+        downstream = graph.read(queries.FIELD_DOWNSTREAM, **parameters)
+    rows = ([{"direction": "upstream", **r} for r in upstream]
+            + [{"direction": "downstream", **r} for r in downstream])
+
+    def text() -> list[str]:
+        lines = [f"column {queries.field_label(ns, name, field, '')}"]
+        for title, part in (("upstream: where it comes from", upstream),
+                            ("downstream: what it feeds", downstream)):
+            tree = queries.column_tree((ns, name, field), part, title)
+            lines += tree if part else [title, "    (none)"]
+        return lines
+
+    _emit(as_json, "columns", ["FIELD_UPSTREAM", "FIELD_DOWNSTREAM"], parameters, rows, text)
+
+
+@app.command("history")
+@friendly_errors
+def query_history(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
+                  as_json: Json = False) -> None:
+    """The versions of a dataset (schema changes) or of a job (SQL, inputs, outputs), as a table.
+
+    Example: ``lineage query history 'postgres://db:5432:staging.orders'``
+    """
+    from lineage import queries
+
+    kind = "job" if job else "dataset"
+    recipe = "JOB_HISTORY" if job else "DATASET_HISTORY"
+    with _graph() as graph:
+        ns, name = _resolve(graph, kind, ref, namespace)
+        parameters = {"namespace": ns, "name": name}
+        rows = graph.read(queries.RECIPES[recipe], **parameters)
+
+    def text() -> list[str]:
+        title = (f"history of {kind} {queries.display_ref(ns, name)}: {len(rows)} "
+                 f"version{'s' if len(rows) != 1 else ''}")
+        if not rows:
+            return [title]
+        if job:
+            table = queries.table(
+                ["version", "valid from", "valid to", "runs", "reads", "writes", "sql"],
+                [[r["version"], r["validFrom"], r["validTo"], r["runs"],
+                  queries.relative(r["reads"], ns), queries.relative(r["writes"], ns), r["sql"]]
+                 for r in rows])
+        else:
+            table = queries.table(
+                ["version", "valid from", "valid to", "written by", "added", "removed",
+                 "retyped"],
+                [[r["version"], r["validFrom"], r["validTo"], r["writtenBy"], r["added"],
+                  r["removed"], r["retyped"]] for r in rows])
+        return [title, *table]
+
+    _emit(as_json, "history", [recipe], parameters, rows, text)
+
+
+@app.command("diff")
+@friendly_errors
+def query_diff(
+    from_id: Annotated[str, typer.Argument(metavar="FROM", help="a version id (see history)")],
+    to_id: Annotated[str, typer.Argument(metavar="TO", help="another version id")],
+    as_json: Json = False,
+) -> None:
+    """What changed between two versions of a dataset (fields) or of a job (SQL, datasets).
+
+    Example: ``lineage query diff 626312d5df81405737ed5e1b65e44511 091cef4ee92540...``
+    """
+    from lineage import queries
+
+    parameters = {"from": from_id, "to": to_id}
+    with _graph() as graph:
+        recipe = "DATASET_VERSION_DIFF"
+        rows = graph.read(queries.DATASET_VERSION_DIFF, **parameters)
+        if not rows:
+            recipe = "JOB_VERSION_DIFF"
+            rows = graph.read(queries.JOB_VERSION_DIFF, **parameters)
+    if not rows:
+        raise NotFound(f"no two dataset versions or two job versions with ids "
+                       f"{queries.display(from_id)} and {queries.display(to_id)}",
+                       hint="take both ids from `lineage query history NS:NAME` "
+                            "(add --job for a job's versions)")
+    [diff] = rows
+
+    def text() -> list[str]:
+        before, after = diff["fromVersion"], diff["toVersion"]
+        if recipe == "DATASET_VERSION_DIFF":
+            changes = queries.dataset_diff_rows(diff)
+            what = "dataset " + " -> ".join(dict.fromkeys(
+                queries.display_ref(v["namespace"], v["name"]) for v in (before, after)))
+            headers = ["change", "field", "before", "after"]
+        else:
+            changes = [[c[0], queries.relative([c[1]], after["jobNamespace"])[0]]
+                       for c in queries.job_diff_rows(diff) if c[0] != "sql changed"]
+            what = "job " + " -> ".join(dict.fromkeys(
+                queries.display_ref(v["jobNamespace"], v["jobName"]) for v in (before, after)))
+            headers = ["change", "dataset"]
+        lines = [f"diff of {what}: {before['id']} ({queries.cell(before['validFrom'])}) -> "
+                 f"{after['id']} ({queries.cell(after['validFrom'])})"]
+        lines += queries.table(headers, changes) if changes else []
+        if recipe == "JOB_VERSION_DIFF" and diff["sqlBefore"] != diff["sqlAfter"]:
+            lines += [f"sql before: {queries.cell(diff['sqlBefore'])}",
+                      f"sql after:  {queries.cell(diff['sqlAfter'])}"]
+        return lines if len(lines) > 1 else [*lines, "no differences"]
+
+    _emit(as_json, "diff", [recipe], parameters, rows, text)
+
+
+@app.command("as-of")
+@friendly_errors
+def query_as_of(
+    ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the dataset")],
+    at: Annotated[str, typer.Option("--at", help="the time: ISO 8601 (UTC without an offset)")],
+    namespace: Namespace = None,
+    downstream: Annotated[bool, typer.Option(
+        "--downstream", help="what was built from it (default: where it came from)")] = False,
+    hops: Hops = 3,
+    as_json: Json = False,
+) -> None:
+    """The lineage of a dataset as it was at a time: the job versions valid then, as a table.
+
+    Example: ``lineage query as-of 'postgres://db:5432:mart.revenue' --at 2024-03-01T12:00Z``
+    """
+    from lineage import queries
+
+    recipe = "AS_OF_DOWNSTREAM" if downstream else "AS_OF_UPSTREAM"
+    as_of = queries.parse_time(at)
+    with _graph() as graph:
+        ns, name = _resolve(graph, "dataset", ref, namespace)
+        parameters = {"namespace": ns, "name": name, "asOf": as_of, "hops": hops}
+        rows = graph.read(queries.RECIPES[recipe], **parameters)
+
+    def text() -> list[str]:
+        title = (f"{'downstream' if downstream else 'upstream'} of dataset "
+                 f"{queries.display_ref(ns, name)} as of {queries.iso(as_of)}, within {hops} "
+                 f"hop{'s' if hops != 1 else ''}: {_count(rows)}")
+        return [title, *queries.table(
+            ["hops", "kind", "name", "version", "valid from", "valid to"],
+            [[r["hops"], "job" if r["kind"] == "Job" else "dataset",
+              queries.relative([r], ns)[0], r["version"], r["validFrom"], r["validTo"]]
+             for r in rows])] if rows else [title]
+
+    _emit(as_json, "as-of", [recipe], parameters, rows, text)
+
+
+@app.command("runs")
+@friendly_errors
+def query_runs(
+    ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the job")],
+    namespace: Namespace = None,
+    limit: Annotated[int, typer.Option(min=1, help="the latest runs to show")] = 20,
+    as_json: Json = False,
+) -> None:
+    """The latest runs of a job: state, start, end, duration, version and parent run.
+
+    Example: ``lineage query runs 'airflow:etl.load_orders' --limit 5``
+    """
+    from lineage import queries
+
+    with _graph() as graph:
+        ns, name = _resolve(graph, "job", ref, namespace)
+        parameters = {"namespace": ns, "name": name, "limit": limit}
+        rows = graph.read(queries.JOB_RUNS, **parameters)
+
+    def text() -> list[str]:
+        title = f"runs of job {queries.display_ref(ns, name)}: the latest {len(rows)}"
+        return [title] if not rows else [title, *queries.table(
+            ["run", "state", "started", "ended", "duration", "version", "parent"],
+            [[r["runId"], r["state"], r["startedAt"], r["endedAt"],
+              queries.duration_text(r["seconds"]), r["versions"],
+              None if r["parent"] is None else
+              f"{queries.display(r['parent']['job'] or '?')} {r['parent']['runId']}"]
+             for r in rows])]
+
+    _emit(as_json, "runs", ["JOB_RUNS"], parameters, rows, text)
