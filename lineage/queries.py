@@ -37,6 +37,8 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from core.errors import ConfigError, LineageError, NotFound, ServiceUnavailable
+from core.neo4j_driver import driver
+from core.settings import Neo4jSettings
 
 #: The deepest ``--hops``: the literal bound ``*1..40`` is two relationships a hop.
 MAX_HOPS = 20
@@ -751,14 +753,12 @@ class Graph:
     credentials -> :class:`ConfigError`, anything else Neo4j refuses -> :class:`LineageError`.
     """
 
-    def __init__(self, uri: str, auth: tuple[str, str], database: str) -> None:
-        from neo4j import GraphDatabase
-
-        self.uri = uri
-        self.database = database
-        with neo4j_errors(uri):
+    def __init__(self, neo4j: Neo4jSettings) -> None:
+        self.uri = neo4j.uri
+        self.database = neo4j.database
+        with neo4j_errors(self.uri):
             # A short retry time: a user waits for the answer, a sink would wait longer.
-            self._driver = GraphDatabase.driver(uri, auth=auth, max_transaction_retry_time=5.0)
+            self._driver = driver(neo4j, max_transaction_retry_time=5.0)
             try:
                 self._driver.verify_connectivity()
             except BaseException:

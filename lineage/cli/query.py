@@ -39,7 +39,7 @@ def _graph() -> Graph:
     from lineage.queries import Graph
 
     settings = CommonSettings()
-    return Graph(settings.neo4j.uri, settings.neo4j.auth(), settings.neo4j.database)
+    return Graph(settings.neo4j)
 
 
 def _resolve(graph: Graph, kind: str, ref: str, namespace: str | None) -> tuple[str, str]:

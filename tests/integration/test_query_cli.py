@@ -401,7 +401,7 @@ def test_neo4j_out_of_reach_is_the_usual_two_line_error(stack: StackSettings) ->
 
 
 def test_the_connection_of_lineage_query_refuses_to_write(stack: StackSettings) -> None:
-    with Graph(stack.neo4j.uri, stack.neo4j.auth(), stack.neo4j.database) as graph:
+    with Graph(stack.neo4j) as graph:
         assert graph.read("RETURN $x AS x", x="read") == [{"x": "read"}]
         with pytest.raises(LineageError, match="Writing in read access mode not allowed"):
             graph.read("CREATE (n:QueryCliProbe) DELETE n")
