@@ -23,39 +23,24 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from core.dead_letters import Letter
 from core.errors import ServiceUnavailable
 from core.kafka_config import consumer_config, producer_config
 from core.settings import CommonSettings
 from stream_processor.validation import validate
 
 
-@dataclass(frozen=True)
-class DeadLetterRecord:
-    """One message of the DLQ topic."""
+class DeadLetterRecord(Letter):
+    """One message of the DLQ topic: where it is, its key and bytes, and its headers read back."""
 
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: dict[str, bytes]
-
-    @property
-    def kind(self) -> str:
-        return self.headers.get("lineage.dlq.kind", b"event").decode()
-
-    @property
-    def codes(self) -> list[str]:
-        return [c for c in self.headers.get("lineage.dlq.reasons", b"").decode().split(",") if c]
-
-    @cached_property
-    def envelope(self) -> dict[str, Any]:
-        raw = self.headers.get("lineage.dlq.envelope")
-        return dict(json.loads(raw)) if raw else {}
+    def __init__(self, partition: int, offset: int, key: bytes | None, value: bytes,
+                 headers: dict[str, bytes]) -> None:
+        super().__init__(headers)
+        self.partition, self.offset, self.key, self.value = partition, offset, key, value
 
     @property
     def ref(self) -> str:
