@@ -42,6 +42,11 @@ from core.errors import ConfigError
 ENV_PREFIX = "LINEAGE_"
 CONNECTION_FILE = "connection.json"
 PASSWORD_FILE = Path("neo4j") / "password"
+# The secured local stack (``lineage stack up --secure``): its SASL_SSL listener's one user.
+SCRAM_USER = "lineage"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+SCRAM_PASSWORD_FILE = Path("kafka") / "scram-password"
+SECURE_SECTION = "secure"
 
 
 def project_root() -> Path | None:
@@ -227,8 +232,18 @@ class Neo4jSettings(_Frozen):
                         "CA certificate that signed Neo4j's")
         return self
 
+def wants_secure_stack() -> bool:
+    """Whether ``LINEAGE_STACK__SECURE`` asks for the secured local stack's endpoints."""
+    return os.environ.get(f"{ENV_PREFIX}STACK__SECURE", "").strip().lower() in ("1", "true", "yes")
+
+
 class _LocalStackFiles(PydanticBaseSettingsSource):
-    """Reads the endpoints and the generated password that ``lineage stack up`` wrote."""
+    """Reads the endpoints and the generated passwords that ``lineage stack up`` wrote.
+
+    A secured stack (``--secure``) also writes its SASL_SSL endpoint; a client gets it, with the
+    generated SCRAM password, only when it asks with ``LINEAGE_STACK__SECURE=true``, so the
+    plaintext listener stays every other client's default.
+    """
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # everything is produced in __call__
@@ -240,6 +255,10 @@ class _LocalStackFiles(PydanticBaseSettingsSource):
         if connection.is_file():
             data = json.loads(connection.read_text(encoding="utf-8"))
             values = {k: dict(v) for k, v in data.items() if k in ("kafka", "neo4j")}
+            secure = data.get(SECURE_SECTION, {}).get("kafka")
+            scram = state_dir / SCRAM_PASSWORD_FILE
+            if secure and wants_secure_stack() and scram.is_file():
+                values["kafka"] = {**secure, "sasl_password": scram.read_text("utf-8").strip()}
         password = state_dir / PASSWORD_FILE
         if password.is_file():
             values.setdefault("neo4j", {})["password"] = password.read_text("utf-8").strip()

@@ -5,6 +5,11 @@ Kafka has completed a produce/consume round trip and Neo4j has answered ``RETURN
 generated password. ``down`` stops only the processes whose pid files it wrote. All state (data,
 logs, pid files, the password) lives in one git-ignored folder, ``.stack/`` by default.
 
+Secured mode (``LINEAGE_STACK__SECURE=true`` or ``lineage stack up --secure``) adds a SASL_SSL
+listener to Kafka and requires TLS on Neo4j's bolt, with a CA, certificate and SCRAM password
+generated at the first secured start (``tls/``, ``kafka/scram-password``). A stack that runs
+secured stays so for ``status`` and a later ``up`` without the flag.
+
 >>> from lineage.stack.settings import StackSettings
 >>> stack = LocalStack(StackSettings())
 >>> [s.name for s in stack.status()]   # doctest: +SKIP
@@ -18,9 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.errors import StackError
-from core.settings import CONNECTION_FILE
+from core.settings import CONNECTION_FILE, SECURE_SECTION
 from lineage.stack.jvm import find_java, resolve_classpath
 from lineage.stack.processes import ManagedProcess, port_in_use
 from lineage.stack.services import (
@@ -32,6 +38,7 @@ from lineage.stack.services import (
     deploy_dir,
 )
 from lineage.stack.settings import StackSettings
+from lineage.stack.tls import TlsFiles
 
 __all__ = ["LocalStack", "ServiceStatus"]
 
@@ -72,6 +79,15 @@ class LocalStack:
         kafka, neo4j, _prometheus = self.processes()
         return kafka.pid() is not None and neo4j.pid() is not None
 
+    def is_secure(self) -> bool:
+        """Whether the stack is (to be) secured: asked for, or already running with SASL_SSL."""
+        if self.options.secure:
+            return True
+        kafka = ManagedProcess("kafka", self.state_dir / "kafka")
+        config = kafka.folder / "server.properties"
+        return (kafka.pid() is not None and config.is_file()
+                and "SASL_SSL://" in config.read_text(encoding="utf-8"))
+
     def services(self) -> list[Service]:
         """The services, with Java found and the jars resolved (may run Maven once).
 
@@ -84,12 +100,13 @@ class LocalStack:
         # With Prometheus on, Kafka carries the JMX exporter so the broker is scraped too.
         agent = (Path(resolve_classpath(jvm_dir() / "jmx-exporter", cache))
                  if with_prometheus else None)
+        tls = TlsFiles(self.state_dir / "tls") if self.is_secure() else None
         services: list[Service] = [
             KafkaService(folder=self.state_dir / "kafka", options=self.options, java=java,
                          classpath=resolve_classpath(jvm_dir() / "kafka", cache),
-                         jmx_agent=agent),
+                         jmx_agent=agent, tls=tls),
             Neo4jService(folder=self.state_dir / "neo4j", options=self.options, java=java,
-                         classpath=resolve_classpath(jvm_dir() / "neo4j", cache)),
+                         classpath=resolve_classpath(jvm_dir() / "neo4j", cache), tls=tls),
         ]
         if with_prometheus:
             services.append(prometheus)
@@ -197,12 +214,16 @@ class LocalStack:
         )
 
     def _write_connection_file(self, services: list[Service]) -> None:
-        endpoints: dict[str, dict[str, str]] = {}
+        # Secrets stay in their own files (mode 600); this file names endpoints and CA files.
+        endpoints: dict[str, dict[str, Any]] = {}
         for service in services:
             if isinstance(service, KafkaService):
                 endpoints["kafka"] = {"bootstrap_servers": service.bootstrap}
+                if service.tls is not None:
+                    endpoints[SECURE_SECTION] = {"kafka": service.secure_endpoint()}
             elif isinstance(service, Neo4jService):
-                endpoints["neo4j"] = {"uri": service.uri}
+                # With TLS on, bolt takes nothing else: the secured URI is the only one.
+                endpoints["neo4j"] = service.endpoint()
             elif isinstance(service, PrometheusService):
                 endpoints["prometheus"] = {"url": service.url}
         (self.state_dir / CONNECTION_FILE).write_text(
@@ -219,6 +240,7 @@ def _port_setting(service: str, label: str) -> str:
         ("kafka", "kafka"): "kafka_port",
         ("kafka", "controller"): "kafka_controller_port",
         ("kafka", "metrics"): "kafka_metrics_port",
+        ("kafka", "sasl_ssl"): "kafka_secure_port",
         ("neo4j", "bolt"): "bolt_port",
         ("neo4j", "http"): "http_port",
         ("prometheus", "http"): "prometheus_port",

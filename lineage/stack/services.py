@@ -3,16 +3,15 @@
 Each service knows how to prepare its folder on first start (format Kafka's storage, generate the
 Neo4j password), the command that runs it, and a health check that does real work: a produce and
 consume round trip for Kafka, ``RETURN 1`` with authentication for Neo4j, ``/-/ready`` for
-Prometheus.
+Prometheus. In secured mode (``tls`` set) Kafka adds a SASL_SSL listener with SCRAM-SHA-512 and
+Neo4j's bolt requires TLS; the health checks then go through those too.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import secrets
 import shutil
-import string
 import subprocess
 import time
 import urllib.error
@@ -24,11 +23,30 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import StackError
-from core.settings import PASSWORD_FILE, project_root
+from core.kafka_config import admin_client, client_config, consumer_config
+from core.neo4j_driver import driver
+from core.settings import (
+    PASSWORD_FILE,
+    SCRAM_MECHANISM,
+    SCRAM_PASSWORD_FILE,
+    SCRAM_USER,
+    KafkaSettings,
+    Neo4jSettings,
+    project_root,
+)
 from lineage.stack.processes import ManagedProcess
 from lineage.stack.settings import LocalStackOptions
+from lineage.stack.tls import (
+    TlsFiles,
+    ensure_certificates,
+    ensure_secret,
+    generate_password,
+    write_private,
+)
 
 HEALTH_TOPIC = "__lineage_stack_health"
+# librdkafka would otherwise print every refused connection while the broker starts.
+QUIET = {"socket.connection.setup.timeout.ms": 5000, "log_level": 0}
 
 
 def deploy_dir() -> Path:
@@ -104,15 +122,20 @@ class KafkaService(JvmService):
     """Apache Kafka 4 in KRaft mode, one combined broker and controller.
 
     With ``jmx_agent`` (the Prometheus JMX exporter's jar), the broker serves its metrics on
-    ``kafka_metrics_port`` by the rules in ``deploy/prometheus/kafka-jmx.yml``.
+    ``kafka_metrics_port`` by the rules in ``deploy/prometheus/kafka-jmx.yml``. With ``tls``,
+    a SASL_SSL listener on ``kafka_secure_port`` takes SCRAM-SHA-512 logins over TLS, beside
+    the plaintext one (which the controller and the stack's own tools keep using).
     """
 
     name: str = "kafka"
     jmx_agent: Path | None = None
+    tls: TlsFiles | None = None
 
     @property
     def ports(self) -> dict[str, int]:
         ports = {"kafka": self.options.kafka_port, "controller": self.options.kafka_controller_port}
+        if self.tls is not None:
+            ports["sasl_ssl"] = self.options.kafka_secure_port
         if self.jmx_agent is not None:
             ports["metrics"] = self.options.kafka_metrics_port
         return ports
@@ -120,6 +143,53 @@ class KafkaService(JvmService):
     @property
     def bootstrap(self) -> str:
         return f"{self.options.host}:{self.options.kafka_port}"
+
+    @property
+    def scram_password_file(self) -> Path:
+        return self.folder.parent / SCRAM_PASSWORD_FILE
+
+    def settings(self) -> KafkaSettings:
+        """Client settings for the plaintext listener."""
+        return KafkaSettings(bootstrap_servers=self.bootstrap)
+
+    def secure_settings(self, password: str | None = None) -> KafkaSettings:
+        """Client settings for the SASL_SSL listener (with the generated password by default)."""
+        return KafkaSettings.model_validate({
+            **self.secure_endpoint(),
+            "sasl_password": password or self.scram_password_file.read_text("utf-8").strip()})
+
+    def secure_endpoint(self) -> dict[str, str]:
+        """What a client needs to find the SASL_SSL listener, without the password."""
+        if self.tls is None:
+            raise StackError("the stack runs without its SASL_SSL listener",
+                             hint="start it with `lineage stack up --secure`")
+        return {"bootstrap_servers": f"{self.options.host}:{self.options.kafka_secure_port}",
+                "security_protocol": "SASL_SSL", "sasl_mechanism": SCRAM_MECHANISM,
+                "sasl_username": SCRAM_USER, "ssl_ca_file": str(self.tls.ca)}
+
+    def _listener_lines(self) -> list[str]:
+        opts = self.options
+        plain = f"{opts.host}:{opts.kafka_port}"
+        controller = f"{opts.host}:{opts.kafka_controller_port}"
+        if self.tls is None:
+            return [f"listeners=PLAINTEXT://{plain},CONTROLLER://{controller}",
+                    f"advertised.listeners=PLAINTEXT://{plain}",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"]
+        secure = f"{opts.host}:{opts.kafka_secure_port}"
+        prefix = "listener.name.sasl_ssl."
+        return [
+            f"listeners=PLAINTEXT://{plain},CONTROLLER://{controller},SASL_SSL://{secure}",
+            f"advertised.listeners=PLAINTEXT://{plain},SASL_SSL://{secure}",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+            "SASL_SSL:SASL_SSL",
+            f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+            f"{prefix}{SCRAM_MECHANISM.lower()}.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            # Kafka 4 reads PEM keystores: the unencrypted key and the chain in one file.
+            f"{prefix}ssl.keystore.type=PEM",
+            f"{prefix}ssl.keystore.location={self.tls.keystore}",
+            f"{prefix}ssl.client.auth=none",
+        ]
 
     @property
     def log_file(self) -> Path:
@@ -135,11 +205,8 @@ class KafkaService(JvmService):
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers={opts.host}:{opts.kafka_controller_port}",
-                    f"listeners=PLAINTEXT://{opts.host}:{opts.kafka_port},"
-                    f"CONTROLLER://{opts.host}:{opts.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{opts.host}:{opts.kafka_port}",
+                    *self._listener_lines(),
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                     "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={data}",
                     f"num.partitions={opts.kafka_partitions}",
@@ -177,6 +244,9 @@ class KafkaService(JvmService):
             ),
             encoding="utf-8",
         )
+        if self.tls is not None:
+            ensure_certificates(self.tls.folder, opts.host)
+            ensure_secret(self.scram_password_file)
         if not (data / "meta.properties").is_file():
             # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
             self.format_storage(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
@@ -212,36 +282,98 @@ class KafkaService(JvmService):
         return [*cmd[:2], *flags, *cmd[2:], str(self.folder / "server.properties")]
 
     def check(self, timeout: float) -> None:
-        kafka_round_trip(self.bootstrap, timeout)
+        """A round trip on the plaintext listener and, in secured mode, one over SASL_SSL (the
+        SCRAM user is created through the plaintext listener first, when it is missing)."""
+        kafka_round_trip(self.settings(), timeout)
+        if self.tls is not None:
+            secure = self.secure_settings()
+            ensure_scram_user(self.settings(), *secure.sasl_credentials(), timeout=timeout)
+            kafka_round_trip(secure, timeout)
 
 
-def kafka_round_trip(bootstrap: str, timeout: float) -> None:
+def ensure_scram_user(kafka: KafkaSettings, user: str, password: str, *, timeout: float) -> None:
+    """Create the SCRAM-SHA-512 credential of ``user`` through ``kafka`` unless it exists."""
+    from confluent_kafka import KafkaException
+
+    # The admin package does not re-export these by name (mypy strict refuses the implicit one).
+    from confluent_kafka.admin._scram import (
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    admin = admin_client(kafka, **QUIET)  # must outlive its futures, or they fail
+    try:
+        admin.describe_user_scram_credentials([user], request_timeout=timeout)[user].result(
+            timeout=timeout)
+        return
+    except KafkaException as exc:
+        if "RESOURCE_NOT_FOUND" not in str(exc):
+            raise StackError(f"Kafka at {kafka.bootstrap_servers} did not describe the SCRAM "
+                             f"user {user}: {exc}") from exc
+    except TimeoutError as exc:
+        raise StackError(f"Kafka at {kafka.bootstrap_servers} did not answer in time") from exc
+    upsert = UserScramCredentialUpsertion(
+        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode())
+    try:
+        admin.alter_user_scram_credentials([upsert], request_timeout=timeout)[user].result(
+            timeout=timeout)
+    except (KafkaException, TimeoutError) as exc:
+        raise StackError(f"Kafka at {kafka.bootstrap_servers} did not store the SCRAM user "
+                         f"{user}: {exc}") from exc
+
+
+class _ClientErrors:
+    """librdkafka's error callback: keeps the last error, which says why nothing answered (a
+    refused login or certificate reaches only this callback, not the request's future)."""
+
+    def __init__(self) -> None:
+        self.last: Any = None
+
+    def __call__(self, error: Any) -> None:
+        self.last = error
+
+    def config(self) -> dict[str, Any]:
+        """The client properties that route errors here (and keep librdkafka quiet)."""
+        return {**QUIET, "error_cb": self}
+
+
+def _failed(kafka: KafkaSettings, what: str, exc: object, errors: _ClientErrors) -> StackError:
+    """A StackError for ``what`` that says where, and what to check when a login failed."""
+    where = f"Kafka at {kafka.bootstrap_servers} ({kafka.security_protocol})"
+    text = str(exc) if errors.last is None else f"{exc}; last client error: {errors.last.str()}"
+    if any(word in text for word in ("uthentication", "SSL", "certificate", "SASL")):
+        return StackError(
+            f"{where} {what}: {text}",
+            hint="check LINEAGE_KAFKA__SECURITY_PROTOCOL, LINEAGE_KAFKA__SASL_MECHANISM, "
+            "LINEAGE_KAFKA__SASL_USERNAME, LINEAGE_KAFKA__SASL_PASSWORD and "
+            "LINEAGE_KAFKA__SSL_CA_FILE")
+    return StackError(f"{where} {what}: {text}")
+
+
+def kafka_round_trip(kafka: KafkaSettings, timeout: float) -> None:
     """Produce one message and read it back; raises StackError when that fails in time."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
+    errors = _ClientErrors()
     try:
-        admin = AdminClient(_quiet(bootstrap))  # must outlive its futures, or they fail
+        admin = admin_client(kafka, **errors.config())  # must outlive its futures, or they fail
         futures = admin.create_topics([NewTopic(HEALTH_TOPIC, 1, 1)], request_timeout=timeout)
         futures[HEALTH_TOPIC].result(timeout=timeout)
     except KafkaException as exc:
         if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            raise StackError(f"Kafka at {bootstrap} failed a round trip: {exc}") from exc
+            raise _failed(kafka, "failed a round trip", exc, errors) from exc
     except TimeoutError as exc:  # concurrent.futures' own, not a KafkaException
-        raise StackError(f"Kafka at {bootstrap} did not create a topic in time") from exc
-    produce_and_read_back(bootstrap, HEALTH_TOPIC, uuid.uuid4().hex.encode(), partition=0,
+        admin.poll(0)  # serves the error callback, which tells why
+        raise _failed(kafka, "did not create a topic in time", "no answer", errors) from exc
+    produce_and_read_back(kafka, HEALTH_TOPIC, uuid.uuid4().hex.encode(), partition=0,
                           timeout=timeout)
 
 
-def _quiet(bootstrap: str) -> dict[str, str | int | float | bool]:
-    # log_level 0: while the broker starts, librdkafka would print every refused connection.
-    return {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 5000,
-            "log_level": 0}
-
-
-def produce_and_read_back(bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None,
-                          partition: int | None = None, timeout: float = 30) -> tuple[int, int]:
+def produce_and_read_back(kafka: KafkaSettings, topic: str, value: bytes, *,
+                          key: bytes | None = None, partition: int | None = None,
+                          timeout: float = 30) -> tuple[int, int]:
     """Publish ``value`` (acks=all), read the same bytes back from where Kafka put them.
 
     Returns (partition, offset); raises StackError when either step fails in time.
@@ -249,19 +381,20 @@ def produce_and_read_back(bootstrap: str, topic: str, value: bytes, *, key: byte
     from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
     deadline = time.monotonic() + timeout
-    base = _quiet(bootstrap)
+    bootstrap = kafka.bootstrap_servers
     delivered: list[tuple[Any, Any]] = []
+    errors = _ClientErrors()
     try:
-        producer = Producer({**base, "acks": "all"})
+        producer = Producer(client_config(kafka, acks="all", **errors.config()))
         # -1 lets the partitioner choose (by key), as when no partition is given.
         producer.produce(topic, value, key=key, partition=-1 if partition is None else partition,
                          on_delivery=lambda err, msg: delivered.append((err, msg)))
         producer.flush(max(0.1, deadline - time.monotonic()))
         if not delivered or delivered[0][0] is not None:
             cause = delivered[0][0] if delivered else "no acknowledgement in time"
-            raise StackError(f"Kafka at {bootstrap} did not accept a write to {topic}: {cause}")
+            raise _failed(kafka, f"did not accept a write to {topic}", cause, errors)
         where = (delivered[0][1].partition(), delivered[0][1].offset())
-        consumer = Consumer({**base, "group.id": "lineage-read-back", "enable.auto.commit": False})
+        consumer = Consumer(consumer_config(kafka, "lineage-read-back", **errors.config()))
         try:
             consumer.assign([TopicPartition(topic, *where)])
             while time.monotonic() < deadline:
@@ -273,30 +406,19 @@ def produce_and_read_back(bootstrap: str, topic: str, value: bytes, *, key: byte
         finally:
             consumer.close()
     except KafkaException as exc:
-        raise StackError(f"Kafka at {bootstrap} failed a round trip: {exc}") from exc
+        raise _failed(kafka, "failed a round trip", exc, errors) from exc
     raise StackError(f"Kafka at {bootstrap} did not return the message it acknowledged")
-
-
-PASSWORD_ALPHABET = string.ascii_letters + string.digits
-
-
-def generate_password(length: int = 32) -> str:
-    """A random password of letters and digits (about 190 bits at the default length).
-
-    Letters and digits only: a token_urlsafe password starts with ``-`` once in 64 draws, and
-    neo4j-admin then reads it as an option and refuses it.
-
-    >>> len(generate_password()), generate_password(8).isalnum()
-    (32, True)
-    """
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Neo4jService(JvmService):
-    """Neo4j Community 5 LTS with authentication on and a generated password."""
+    """Neo4j Community 5 LTS with authentication on and a generated password.
+
+    With ``tls``, bolt requires TLS (``bolt+s://``) with the stack's server certificate.
+    """
 
     name: str = "neo4j"
+    tls: TlsFiles | None = None
 
     @property
     def ports(self) -> dict[str, int]:
@@ -304,7 +426,23 @@ class Neo4jService(JvmService):
 
     @property
     def uri(self) -> str:
-        return f"bolt://{self.options.host}:{self.options.bolt_port}"
+        scheme = "bolt" if self.tls is None else "bolt+s"
+        return f"{scheme}://{self.options.host}:{self.options.bolt_port}"
+
+    def endpoint(self) -> dict[str, str]:
+        """What a client needs to reach this Neo4j, without the password."""
+        if self.tls is None:
+            return {"uri": self.uri}
+        return {"uri": self.uri, "ca_file": str(self.tls.ca)}
+
+    def _tls_lines(self) -> list[str]:
+        if self.tls is None:
+            return []
+        policy = "dbms.ssl.policy.bolt."
+        return [f"{policy}enabled=true", f"{policy}base_directory={self.tls.folder}",
+                f"{policy}private_key={self.tls.key.name}",
+                f"{policy}public_certificate={self.tls.certificate.name}",
+                f"{policy}client_auth=NONE", "server.bolt.tls_level=REQUIRED"]
 
     @property
     def log_file(self) -> Path:
@@ -333,11 +471,14 @@ class Neo4jService(JvmService):
                     f"server.memory.pagecache.size={opts.neo4j_pagecache}",
                     "dbms.usage_report.enabled=false",
                     "db.tx_log.rotation.retention_policy=1G size",
+                    *self._tls_lines(),
                     "",
                 ]
             ),
             encoding="utf-8",
         )
+        if self.tls is not None:
+            ensure_certificates(self.tls.folder, opts.host)
         if self.password_file.is_file():
             return
         password = generate_password()
@@ -354,9 +495,7 @@ class Neo4jService(JvmService):
                 hint=f"remove {self.folder} to start Neo4j from empty storage",
             )
         self.password_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(password + "\n")
+        write_private(self.password_file, password + "\n")
 
     def _env(self) -> dict[str, str]:
         conf = self.folder / "conf"
@@ -370,20 +509,24 @@ class Neo4jService(JvmService):
         return [*cmd[:-3], *opens, "-Dio.netty.tryReflectionSetAccessible=true", *cmd[-3:],
                 f"--home-dir={self.folder}", f"--config-dir={self.folder / 'conf'}"]
 
+    def settings(self) -> Neo4jSettings:
+        """Client settings for this Neo4j, with the generated password."""
+        return Neo4jSettings.model_validate({
+            **self.endpoint(), "password": self.password_file.read_text(encoding="utf-8").strip()})
+
     def check(self, timeout: float) -> None:
-        password = self.password_file.read_text(encoding="utf-8").strip()
-        neo4j_ping(self.uri, ("neo4j", password), timeout)
+        neo4j_ping(self.settings(), timeout)
 
 
-def neo4j_ping(uri: str, auth: tuple[str, str], timeout: float) -> None:
+def neo4j_ping(neo4j: Neo4jSettings, timeout: float) -> None:
     """Run ``RETURN 1`` with authentication; raises StackError when that fails in time."""
-    from neo4j import GraphDatabase
     from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
+    uri = neo4j.uri
     try:
         # A plain session, not execute_query: a health check must not retry on its own.
-        with GraphDatabase.driver(uri, auth=auth, connection_timeout=timeout) as driver, \
-                driver.session(database="neo4j") as session:
+        with driver(neo4j, connection_timeout=timeout) as client, \
+                client.session(database=neo4j.database) as session:
             one = session.run("RETURN 1 AS one").single(strict=True)["one"]
     except AuthError as exc:
         raise StackError(
@@ -391,7 +534,12 @@ def neo4j_ping(uri: str, auth: tuple[str, str], timeout: float) -> None:
             hint="set LINEAGE_NEO4J__PASSWORD, or for the local stack check .stack/neo4j/password",
         ) from exc
     except (ServiceUnavailable, Neo4jError, OSError) as exc:
-        raise StackError(f"Neo4j at {uri} did not answer: {exc}") from exc
+        hint = ("if the server requires TLS, use a bolt+s:// or neo4j+s:// URI "
+                "(LINEAGE_NEO4J__URI) and LINEAGE_NEO4J__CA_FILE for a private CA")
+        if neo4j.encrypted:
+            hint = ("if its certificate is signed by a private CA, set LINEAGE_NEO4J__CA_FILE "
+                    "to that CA's certificate (PEM)")
+        raise StackError(f"Neo4j at {uri} did not answer: {exc}", hint=hint) from exc
     if one != 1:
         raise StackError(f"Neo4j at {uri} answered RETURN 1 with {one!r}")
 
@@ -399,7 +547,7 @@ def neo4j_ping(uri: str, auth: tuple[str, str], timeout: float) -> None:
 def service_metrics_ports() -> dict[str, int]:
     """Where the pipeline's services serve /metrics, by scrape job name, from their settings."""
     # Imported here: the stack must not need the services' packages unless Prometheus is on.
-    from producers.gateway import GatewaySettings
+    from producers.gateway.settings import GatewaySettings
     from sinks.settings import SinkSettings
     from stream_processor.settings import ProcessorSettings
 

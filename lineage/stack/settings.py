@@ -34,6 +34,12 @@ class LocalStackOptions(BaseModel):
     kafka_metrics_port: int = Field(
         default=9404, ge=1, le=65535,
         description="the JMX exporter on Kafka, attached when Prometheus is on")
+    secure: bool = Field(
+        default=False,
+        description="secured mode: Kafka adds a SASL_SSL (SCRAM-SHA-512) listener and Neo4j's "
+        "bolt requires TLS, with a generated CA, certificate and SCRAM password")
+    kafka_secure_port: int = Field(
+        default=9094, ge=1, le=65535, description="Kafka's SASL_SSL listener in secured mode")
 
 
 class StackSettings(CommonSettings):
