@@ -1,7 +1,7 @@
 """Serving a service's Prometheus metrics on its own port (the processor's and the sink's).
 
 Each service declares its metrics in its own module (``stream_processor.metrics``,
-``sinks.metrics``, ``producers.gateway_metrics``); docs/metrics.md lists them all.
+``sinks.metrics``, ``producers.gateway.metrics``); docs/metrics.md lists them all.
 
 >>> serve_metrics(0, "127.0.0.1", "LINEAGE_SINK__METRICS_PORT")   # 0: metrics off
 False

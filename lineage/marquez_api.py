@@ -2,14 +2,14 @@
 
 Marquez (the OpenLineage reference server) serves the lineage around one node as a list of nodes
 with their edges; its UI and clients read it. ``lineage gateway`` answers the same request from
-the graph of docs/graph-model.md (served by :mod:`producers.gateway`; the request and the answer
+the graph of docs/graph-model.md (served by :mod:`lineage.read_api`; the request and the answer
 are described in docs/gateway.md). This module holds the parts that do not need HTTP:
 
-- :func:`parse_node_id` and :func:`parse_depth` check the query parameters (:class:`BadRequest`
-  is a 400);
+- :func:`parse_node_id` and :func:`parse_depth` check the query parameters (a
+  :class:`core.errors.BadRequest` is a 400);
 - :func:`lineage_statement` is the one Cypher statement, every user value a parameter;
 - :func:`marquez_graph` shapes its records into Marquez's JSON;
-- :func:`fetch_lineage` runs the statement on a driver (blocking: the gateway calls it in a
+- :func:`fetch_lineage` runs the statement on a driver (blocking: the read API calls it in a
   worker thread).
 
 The graph is every ``Dataset`` and ``Job`` reachable from the node within ``depth`` steps along
@@ -43,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from core.errors import BadRequest
 from lineage.queries import iso
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DEPTH",
     "MAX_DEPTH",
-    "BadRequest",
     "NodeRef",
     "fetch_lineage",
     "lineage_parameters",
@@ -69,10 +69,6 @@ DEFAULT_DEPTH: Final = 20
 MAX_DEPTH: Final = 20
 
 NodeKind = Literal["dataset", "job", "run"]
-
-
-class BadRequest(ValueError):
-    """A ``nodeId`` or ``depth`` that cannot be answered: the gateway's 400."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +114,7 @@ def split_namespace(rest: str) -> tuple[str, str]:
     >>> split_namespace("no-separator")
     Traceback (most recent call last):
     ...
-    lineage.marquez_api.BadRequest: expected <namespace>:<name> after the type, got 'no-separator'
+    core.errors.BadRequest: expected <namespace>:<name> after the type, got 'no-separator'
     """
     if rest.count(":") == 1:
         namespace, _, name = rest.partition(":")
@@ -141,7 +137,7 @@ def parse_node_id(value: str | None) -> NodeRef:
     >>> parse_node_id("table:pg:t")
     Traceback (most recent call last):
     ...
-    lineage.marquez_api.BadRequest: unknown node type 'table' in nodeId: use dataset:, job: or run:
+    core.errors.BadRequest: unknown node type 'table' in nodeId: use dataset:, job: or run:
     """
     if not value:
         raise BadRequest("nodeId is required, e.g. nodeId=dataset:<namespace>:<name>")
@@ -166,7 +162,7 @@ def parse_depth(value: str | None) -> int:
     >>> parse_depth("21")
     Traceback (most recent call last):
     ...
-    lineage.marquez_api.BadRequest: depth must be a whole number from 0 to 20, got '21'
+    core.errors.BadRequest: depth must be a whole number from 0 to 20, got '21'
     """
     if value is None:
         return DEFAULT_DEPTH

@@ -92,10 +92,14 @@ def gateway(
     """
     import logging
 
-    from producers.gateway import GatewaySettings, run_gateway
+    from lineage.read_api import create_app
+    from producers.gateway.app import run_gateway
+    from producers.gateway.settings import GatewaySettings
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    run_gateway(GatewaySettings(), loglevel=loglevel, echo=typer.echo)
+    settings = GatewaySettings()
+    # The stage's ingest app with Marquez's lineage read (from Neo4j) added on top.
+    run_gateway(settings, app=create_app(settings), loglevel=loglevel, echo=typer.echo)
 
 
 @app.command("emit")

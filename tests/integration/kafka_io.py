@@ -1,7 +1,9 @@
-"""Helpers for pipeline tests on the real Kafka: publish, run workers, read topics, fold changes."""
+"""Helpers for pipeline tests on the real Kafka: publish, run workers and gateways, read topics,
+fold changes."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,15 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from core.kafka_config import admin_client
+from core.settings import KafkaSettings
 from lineage.stack.settings import StackSettings
-from producers.synthetic import encode_events
+from lineage.bench.workload import encode_events
 from schemas.codec import decode, encode
 from stream_processor.pipeline import process
 from stream_processor.state import Plan
 from stream_processor.versioning import canonical_json
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 
 @dataclass
@@ -96,6 +101,59 @@ class Worker:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class Gateway(Worker):
+    """A ``lineage gateway`` child process on a free port, writing to a topic of its own."""
+
+    def __init__(self, bootstrap: str, log: Path, env: dict[str, str]) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.topic = f"gateway-{uuid.uuid4().hex[:10]}"
+        self.bootstrap = bootstrap
+        super().__init__({"LINEAGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+                          "LINEAGE_KAFKA__RAW_TOPIC": self.topic,
+                          "LINEAGE_KAFKA__RAW_PARTITIONS": "3",
+                          "LINEAGE_GATEWAY__PORT": str(port), **env}, log, "gateway")
+
+    def remove(self) -> None:
+        """Stop the gateway and delete its topic."""
+        self.stop()
+        admin = admin_client(KafkaSettings(bootstrap_servers=self.bootstrap))
+        admin.delete_topics([self.topic])[self.topic].result(timeout=30)
+
+    def messages(self) -> list[Any]:
+        """Every message on the gateway's raw topic."""
+        return read_topic(self.bootstrap, self.topic)
+
+    def on_topic(self, run_ids: set[str]) -> dict[str, list[bytes]]:
+        """The keys of the messages on the topic whose run id is one of ``run_ids``."""
+        found: dict[str, list[bytes]] = {}
+        for message in self.messages():
+            run_id = json.loads(message.value()).get("run", {}).get("runId")
+            if run_id in run_ids:
+                found.setdefault(run_id, []).append(message.key())
+        return found
+
+
+def start_gateway(bootstrap: str, log: Path, *, healthy: bool = True, **env: str) -> Gateway:
+    """A ``lineage gateway`` on ``bootstrap`` once it answers /healthz (200, or anything when
+    ``healthy`` is False); ``env`` adds settings (``LINEAGE_GATEWAY__TOKENS=...``)."""
+    gateway = Gateway(bootstrap, log, env)
+    proc = gateway.proc
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            status = httpx.get(f"{gateway.url}/healthz", timeout=5).status_code
+            if status == 200 or not healthy:
+                return gateway
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    gateway.stop()
+    raise AssertionError(f"the gateway did not come up:\n{log.read_text()}")
 
 
 class Pipeline:

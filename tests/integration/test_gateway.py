@@ -17,7 +17,6 @@ import httpx
 import pytest
 import requests
 import yaml
-from confluent_kafka.admin import AdminClient
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import parent_run
@@ -30,57 +29,15 @@ from openlineage.client.transport.http import (
 )
 from openlineage.client.transport.http_common import DEFAULT_RETRY_CONFIG
 
+from core.kafka_config import admin_client
+from core.settings import KafkaSettings
 from lineage.stack.settings import StackSettings
 from tests.conftest import REPO, free_port
-from tests.integration.kafka_io import Worker, read_topic
+from tests.integration.kafka_io import Gateway, start_gateway
 
 PRODUCER = "https://example.com/gateway-tests"
 WRITE_TOKEN = "w-" + uuid.uuid4().hex
 READ_TOKEN = "r-" + uuid.uuid4().hex
-
-
-class Gateway(Worker):
-    """A ``lineage gateway`` child process on a free port, writing to a topic of its own."""
-
-    def __init__(self, bootstrap: str, log: Path, env: dict[str, str]) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.topic = f"gateway-{uuid.uuid4().hex[:10]}"
-        self.bootstrap = bootstrap
-        super().__init__({"LINEAGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-                          "LINEAGE_KAFKA__RAW_TOPIC": self.topic,
-                          "LINEAGE_KAFKA__RAW_PARTITIONS": "3",
-                          "LINEAGE_GATEWAY__PORT": str(port), **env}, log, "gateway")
-
-    def messages(self) -> list[Any]:
-        return read_topic(self.bootstrap, self.topic)
-
-    def on_topic(self, run_ids: set[str]) -> dict[str, list[bytes]]:
-        """The keys of the messages on the topic whose run id is one of ``run_ids``."""
-        found: dict[str, list[bytes]] = {}
-        for message in self.messages():
-            run_id = json.loads(message.value()).get("run", {}).get("runId")
-            if run_id in run_ids:
-                found.setdefault(run_id, []).append(message.key())
-        return found
-
-
-def start_gateway(bootstrap: str, log: Path, *, healthy: bool = True, **env: str) -> Gateway:
-    gateway = Gateway(bootstrap, log, env)
-    proc = gateway.proc
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            status = httpx.get(f"{gateway.url}/healthz", timeout=5).status_code
-            if status == 200 or not healthy:
-                return gateway
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    gateway.stop()
-    raise AssertionError(f"the gateway did not come up:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +55,8 @@ def gateways(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> 
                                  LINEAGE_GATEWAY__READ_TOKENS=str(tokens)),
     }
     yield started
-    admin = AdminClient({"bootstrap.servers": bootstrap})
     for gateway in started.values():
-        gateway.stop()
-        admin.delete_topics([gateway.topic])[gateway.topic].result(timeout=30)
+        gateway.remove()
 
 
 @pytest.fixture
@@ -324,7 +279,7 @@ def test_healthz_and_metrics_report_a_working_gateway(open_gateway: Gateway) -> 
 def test_the_gateway_creates_its_raw_topic_with_the_configured_partitions(
     open_gateway: Gateway,
 ) -> None:
-    admin = AdminClient({"bootstrap.servers": open_gateway.bootstrap})
+    admin = admin_client(KafkaSettings(bootstrap_servers=open_gateway.bootstrap))
     topic = admin.list_topics(open_gateway.topic, timeout=10).topics[open_gateway.topic]
     assert len(topic.partitions) == 3  # LINEAGE_KAFKA__RAW_PARTITIONS, not the broker's 6
 
@@ -396,6 +351,4 @@ def test_a_gateway_killed_mid_batch_never_reports_201_for_an_event_kafka_does_no
         assert missing == [], f"{len(missing)} events answered 201 are not on the topic"
     finally:
         stop.set()
-        gateway.stop()
-        admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap_servers})
-        admin.delete_topics([gateway.topic])[gateway.topic].result(timeout=30)
+        gateway.remove()

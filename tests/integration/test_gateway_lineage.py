@@ -22,13 +22,14 @@ import httpx
 import pytest
 from neo4j import Driver
 
+from core.neo4j_driver import driver
 from lineage.stack.settings import StackSettings
 from schemas.codec import decode, encode
 from sinks import graph
 from stream_processor.pipeline import process
 from stream_processor.state import Plan
 from tests.integration.graph_io import delete_namespace
-from tests.integration.test_gateway import Gateway, start_gateway
+from tests.integration.kafka_io import Gateway, start_gateway
 
 PRODUCER = "https://example.com/gateway-lineage-tests"
 RUN_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -97,10 +98,8 @@ def chain(neo4j_module_driver: Driver) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def neo4j_module_driver(stack: StackSettings) -> Iterator[Driver]:
-    from neo4j import GraphDatabase
-
-    with GraphDatabase.driver(stack.neo4j.uri, auth=stack.neo4j.auth()) as driver:
-        yield driver
+    with driver(stack.neo4j) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +117,8 @@ def gateways(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory
             LINEAGE_GATEWAY__READ_TOKENS=json.dumps([TOKEN]))
         yield started
     finally:
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient({"bootstrap.servers": bootstrap})
         for gateway in started.values():
-            gateway.stop()
-            admin.delete_topics([gateway.topic])[gateway.topic].result(timeout=30)
+            gateway.remove()
 
 
 def lineage(gateway: Gateway, node: str | None, depth: int | str | None = None,
@@ -268,11 +263,7 @@ def test_neo4j_unreachable_is_a_503_with_retry_after(stack: StackSettings,
         assert (answer.status_code, answer.json()["code"]) == (503, "neo4j_unavailable")
         assert answer.headers["Retry-After"] == "7"
     finally:
-        gateway.stop()
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap_servers})
-        admin.delete_topics([gateway.topic])[gateway.topic].result(timeout=30)
+        gateway.remove()
 
 
 def test_latency_of_200_reads_at_depth_5(gateways: dict[str, Gateway],

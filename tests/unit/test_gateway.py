@@ -33,21 +33,15 @@ from openlineage.client.transport.kafka import KafkaTransport
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
-from core.errors import ConfigError, ServiceUnavailable
+from core.errors import BadBody, ConfigError, ServiceUnavailable
 from producers.emitter import message_key
-from producers.gateway import (
-    BadBody,
-    Delivery,
-    GatewaySettings,
-    IdempotencyStore,
-    TokenTable,
-    _listen,
-    create_app,
-    gunzip,
-    split_json_array,
-    split_ndjson,
-)
-from stream_processor.validation import validate
+from producers.gateway.app import _listen, create_app
+from producers.gateway.auth import TokenTable
+from producers.gateway.body import gunzip, split_json_array, split_ndjson
+from producers.gateway.idempotency import IdempotencyStore
+from producers.gateway.publish import Delivery
+from producers.gateway.settings import GatewaySettings
+from schemas.validation import validate
 
 PRODUCER = "https://example.com/tests"
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from core.errors import BadRequest
 from lineage.marquez_api import (
     DEFAULT_DEPTH,
     MAX_DEPTH,
-    BadRequest,
     NodeRef,
     lineage_parameters,
     lineage_statement,
@@ -24,7 +24,8 @@ from lineage.marquez_api import (
     parse_node_id,
     split_namespace,
 )
-from producers.gateway import GatewaySettings, create_app
+from lineage.read_api import create_app
+from producers.gateway.settings import GatewaySettings
 from tests.conftest import free_port
 from tests.unit.test_gateway import MemoryPublisher
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-import producers.gateway_metrics
+import lineage.read_api
+import producers.gateway.metrics
 import sinks.metrics
 import stream_processor.metrics
 from tests.conftest import REPO
 
-MODULES = (stream_processor.metrics, sinks.metrics, producers.gateway_metrics)
+MODULES = (stream_processor.metrics, sinks.metrics, producers.gateway.metrics, lineage.read_api)
 BOUNDED_LABELS = {"path", "kind", "reason", "facet", "repair", "group", "partition", "endpoint",
                   "status", "label", "type"}
 DOC = REPO / "docs" / "metrics.md"
