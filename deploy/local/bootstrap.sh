@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One setup step for both README commands: system tools (Java 17, Maven; Prometheus with
+# One setup step for both README commands: system tools (Java 17, Maven, openssl for the
+# secured stack's certificates; Prometheus with
 # --with-prometheus or LINEAGE_STACK__WITH_PROMETHEUS=true; PostgreSQL's server, for the SQL
 # harvester's tests, with --with-postgresql), the .venv with the project and its dev extras, and
 # the Kafka + Neo4j jars from Maven Central.
@@ -34,6 +35,8 @@ apt_install() {
 missing=()
 command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# `lineage stack up --secure` (and its integration test) generate a CA and certificates with it.
+command -v openssl >/dev/null || missing+=(openssl)
 if [ "$with_prometheus" = true ] && ! command -v prometheus >/dev/null; then
   missing+=(prometheus)
 fi
