@@ -31,7 +31,7 @@ from core.dead_letters import Letter
 from core.errors import ServiceUnavailable
 from core.kafka_config import consumer_config, producer_config
 from core.settings import CommonSettings
-from stream_processor.validation import validate
+from schemas.validation import validate
 
 
 class DeadLetterRecord(Letter):

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from schemas.validation import DroppedFacet, Reason, validate
 from stream_processor.state import Plan, Rule
-from stream_processor.validation import DroppedFacet, Reason, encoded_facet, validate
 from stream_processor.versioning import (
     Change,
     Prepared,
@@ -115,9 +115,9 @@ def process(raw: bytes, plan: Plan, *, ingested_at: int, repair: bool = False,
     outcome.accepted = True
     outcome.repairs = result.repairs
     outcome.event_time = to_micros(event["eventTime"])
-    # The validator encoded the event's standard facets for its memo; versioning keys its own
-    # memos with the same bytes (nothing changes the event in between).
-    prepared = Prepared(encoded_facet)
+    # The validator encoded the event's standard facets for its verdict cache and returns the
+    # bytes; versioning keys its own caches with them (nothing changes the event in between).
+    prepared = Prepared(result.facet_json)
     if not plan.wants(dedup_key(event, result.dropped_facets, prepared), outcome.event_time,
                       "once"):
         outcome.duplicate = True

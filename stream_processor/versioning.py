@@ -33,10 +33,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 
+from core.cache import BoundedCache
 from schemas.codec import ChangeRecord, micros
 
 DEFINING_JOB_FACETS = ("sql", "sourceCode", "sourceCodeLocation", "jobType")
@@ -187,69 +188,10 @@ def job_version_id(namespace: str, name: str, inputs: list[tuple[str, str]],
 # What is worked out once per distinct content. A job's runs carry the same job facets, inputs
 # and outputs again and again, and a dataset the same facets in every event that reads it: the
 # records and content ids they imply are pure functions of that content, remembered in bounded
-# memos keyed by the content's JSON bytes (msgspec's encoding of the decoded value, which tells
-# apart all that the records could tell apart: key order, 1 and 1.0, true and 1).
+# memos (core.cache.BoundedCache) keyed by the content's JSON bytes (msgspec's encoding of the
+# decoded value, which tells apart all that the records could tell apart: key order, 1 and 1.0,
+# true and 1).
 # ---------------------------------------------------------------------------------------------
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-class _Memo(Generic[_K, _V]):
-    """A bounded memo: a segmented LRU, by entries and by (estimated) bytes.
-
-    What is new waits in a first-in-first-out probation segment; what is asked for again moves
-    to the protected segment, least recently used out first. So content seen once (a run's own
-    column lineage) cannot push out content that repeats (the schema of a dataset read by every
-    run). Entries above ``largest`` bytes are never remembered.
-    """
-
-    __slots__ = ("kept", "kept_bytes", "kept_entries", "kept_size", "largest", "new",
-                 "new_bytes", "new_entries", "new_size")
-
-    def __init__(self, entries: int, size: int, largest: int = 256 << 10) -> None:
-        self.new_entries, self.new_bytes = max(1, entries // 2), max(1, size // 2)
-        self.kept_entries, self.kept_bytes = entries - self.new_entries, size - self.new_bytes
-        self.largest = largest
-        self.new: dict[_K, tuple[_V, int]] = {}
-        self.kept: dict[_K, tuple[_V, int]] = {}
-        self.new_size = self.kept_size = 0
-
-    def get(self, key: _K) -> _V | None:
-        kept = self.kept
-        found = kept.pop(key, None)
-        if found is not None:
-            kept[key] = found  # the most recently used last
-            return found[0]
-        found = self.new.pop(key, None)
-        if found is None:
-            return None
-        self.new_size -= found[1]
-        while kept and (len(kept) >= self.kept_entries
-                        or self.kept_size + found[1] > self.kept_bytes):
-            self.kept_size -= kept.pop(next(iter(kept)))[1]
-        kept[key] = found
-        self.kept_size += found[1]
-        return found[0]
-
-    def put(self, key: _K, value: _V, size: int) -> _V:
-        """Remember ``value`` for ``key``; ``size`` estimates the bytes both hold."""
-        if size > self.largest:
-            return value
-        new = self.new
-        while new and (len(new) >= self.new_entries or self.new_size + size > self.new_bytes):
-            self.new_size -= new.pop(next(iter(new)))[1]
-        new[key] = (value, size)
-        self.new_size += size
-        return value
-
-    def __len__(self) -> int:
-        return len(self.new) + len(self.kept)
-
-    def clear(self) -> None:
-        self.new.clear()
-        self.kept.clear()
-        self.new_size = self.kept_size = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,11 +240,11 @@ class _DatasetContent:
 
 # Sizes are estimates of the bytes an entry holds: its key and what was worked out (a dataset's
 # canonical facets and records take about four times its JSON, shared schema fields aside).
-_jobs: _Memo[tuple[str, str, bytes], _JobContent] = _Memo(16_384, 32 << 20)
+_jobs: BoundedCache[tuple[str, str, bytes], _JobContent] = BoundedCache(16_384, 32 << 20)
 _LineageKey = tuple[str, str, bytes, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
-_lineages: _Memo[_LineageKey, _JobLineage] = _Memo(16_384, 32 << 20)
-_datasets: _Memo[tuple[str, str, tuple[tuple[str, bytes], ...]], _DatasetContent] = _Memo(
-    65_536, 128 << 20)
+_lineages: BoundedCache[_LineageKey, _JobLineage] = BoundedCache(16_384, 32 << 20)
+_DatasetKey = tuple[str, str, tuple[tuple[str, bytes], ...]]
+_datasets: BoundedCache[_DatasetKey, _DatasetContent] = BoundedCache(65_536, 128 << 20)
 
 
 def clear_memos() -> None:
@@ -412,8 +354,7 @@ class Prepared:
     id (``event_content_id``) and its change records (``changes_for``).
 
     ``known`` gives the JSON bytes of facets encoded already (the pipeline passes the
-    validator's ``encoded_facet``, valid until the next validation; the event must not change
-    in between).
+    ``facet_json`` of the event's validation result; the event must not change in between).
     """
 
     __slots__ = ("contents", "known")

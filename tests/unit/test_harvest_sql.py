@@ -19,7 +19,7 @@ from producers.harvest_sql import (
     split_statements,
     statement_event,
 )
-from stream_processor.validation import validate
+from schemas.validation import validate
 from tests.conftest import run_cli
 
 NAMING = Naming("postgres://warehouse:5432", "retail")

@@ -352,7 +352,8 @@ def _outcomes(events: list[bytes]) -> list[tuple[Any, ...]]:
 
 
 def test_outcomes_do_not_depend_on_what_was_remembered_before() -> None:
-    from stream_processor import validation, versioning
+    from schemas.validation.verdicts import VERDICTS
+    from stream_processor import versioning
 
     bad = facet("facets/1-0-1/NominalTimeRunFacet.json", nominalStartTime="yesterday")
     events = [raw(_at(run_event(), seconds, kind)) for seconds, kind in (
@@ -361,14 +362,14 @@ def test_outcomes_do_not_depend_on_what_was_remembered_before() -> None:
     events += [raw(run_event(inputs=[dataset("a", columns=COLUMNS), dataset(
         "b", columns=[{"name": "id", "type": 7}])]))]
     versioning.clear_memos()
-    validation._VERDICTS.clear()
+    VERDICTS.clear()
     first = _outcomes(events)
     assert _outcomes(events) == first  # everything remembered now
     forgetful = []
     state: dict[str, list[int]] = {}
     for message in events:
         versioning.clear_memos()
-        validation._VERDICTS.clear()
+        VERDICTS.clear()
         outcome = run(message, state)
         forgetful.append((
             outcome.accepted, outcome.duplicate, outcome.suppressed,

@@ -15,14 +15,16 @@ from uuid import uuid5
 import msgspec
 import pytest
 
-from stream_processor import validation
-from stream_processor.validation import (
+import schemas.validation as validation
+from schemas.validation import (
     REPAIRS_FACET,
     RUN_ID_NAMESPACE,
     STANDARD_FACETS,
     ValidationResult,
     validate,
 )
+from schemas.validation.spec import SPEC as COMPILED_SPEC
+from schemas.validation.verdicts import MEMO_ENTRIES, MEMO_FACET_BYTES, VERDICTS
 
 pytestmark = pytest.mark.unit
 
@@ -719,7 +721,7 @@ def _bad_schema() -> dict[str, Any]:
 
 
 def test_a_remembered_verdict_is_reported_at_the_pointer_of_its_new_place() -> None:
-    validation._VERDICTS.clear()
+    VERDICTS.clear()
     event = run_event()
     event["inputs"] = [{"namespace": "pg", "name": f"t{i}", "facets": {"schema": _bad_schema()}}
                        for i in range(3)]
@@ -745,10 +747,10 @@ def test_remembered_and_fresh_verdicts_agree_on_key_order_and_number_types() -> 
              facet(fields=[{"name": "a", "type": "int", "description": True}])]
     fresh = []
     for value in cases:
-        validation._VERDICTS.clear()
+        VERDICTS.clear()
         fresh.append(dropped(check(run_event(inputs=[
             {"namespace": "pg", "name": "a", "facets": {"schema": value}}]))))
-    validation._VERDICTS.clear()
+    VERDICTS.clear()
     for _round in range(2):
         remembered = [dropped(check(run_event(inputs=[
             {"namespace": "pg", "name": "a", "facets": {"schema": value}}]))) for value in cases]
@@ -756,7 +758,7 @@ def test_remembered_and_fresh_verdicts_agree_on_key_order_and_number_types() -> 
 
 
 def test_deep_facets_of_recursive_schemas_are_not_remembered() -> None:
-    validation._VERDICTS.clear()
+    VERDICTS.clear()
     leaf = {"type": "location", "locations": []}
     condition: dict[str, Any] = leaf
     for _ in range(60):
@@ -766,24 +768,25 @@ def test_deep_facets_of_recursive_schemas_are_not_remembered() -> None:
         event = run_event()
         event["inputs"][0]["inputFacets"] = {"subset": facet(inputCondition=value)}
         check(event)
-    subset = validation._SPEC.standard["input"]["subset"]
-    remembered = [raw for check_, raw in (*validation._VERDICTS.new, *validation._VERDICTS.kept)
+    subset = COMPILED_SPEC.standard["input"]["subset"]
+    remembered = [raw for check_, raw in (*VERDICTS.new, *VERDICTS.kept)
                   if check_ is subset]
     assert len(remembered) == 1 and remembered[0].count(b"{") < 10
 
 
 def test_the_verdict_memo_stays_within_its_bounds() -> None:
-    validation._VERDICTS.clear()
-    memo = validation._VERDICTS
-    check_ = validation._SPEC.standard["job"]["sql"]
-    for i in range(validation._MEMO_ENTRIES + 100):
-        memo.put((check_, b'{"q":%d}' % i), None)
+    VERDICTS.clear()
+    check_ = COMPILED_SPEC.standard["job"]["sql"]
+    for i in range(MEMO_ENTRIES + 100):
+        raw = b'{"q":%d}' % i
+        VERDICTS.put((check_, raw), (), len(raw))
         if i % 3 == 0:
-            memo.get((check_, b'{"q":%d}' % i))
-    assert len(memo.new) <= validation._MEMO_ENTRIES // 2
-    assert len(memo.kept) <= validation._MEMO_ENTRIES // 2
-    assert memo.new_size == sum(len(raw) for _, raw in memo.new)
-    assert memo.kept_size == sum(len(raw) for _, raw in memo.kept)
-    memo.put((check_, b"x" * (validation._MEMO_FACET_BYTES + 1)), None)
-    assert (check_, b"x" * (validation._MEMO_FACET_BYTES + 1)) not in memo.new
-    validation._VERDICTS.clear()
+            VERDICTS.get((check_, raw))
+    assert len(VERDICTS.new) <= MEMO_ENTRIES // 2
+    assert len(VERDICTS.kept) <= MEMO_ENTRIES // 2
+    assert VERDICTS.new_size == sum(len(raw) for _, raw in VERDICTS.new)
+    assert VERDICTS.kept_size == sum(len(raw) for _, raw in VERDICTS.kept)
+    huge = b"x" * (MEMO_FACET_BYTES + 1)
+    VERDICTS.put((check_, huge), (), len(huge))
+    assert (check_, huge) not in VERDICTS.new
+    VERDICTS.clear()

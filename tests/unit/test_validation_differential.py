@@ -1,4 +1,4 @@
-"""Differential test of ``stream_processor.validation`` against the official OpenLineage schema.
+"""Differential test of ``schemas.validation`` against the official OpenLineage schema.
 
 The oracle is jsonschema's ``Draft202012Validator`` over the official 2-0-2 schema files in
 ``../shared/openlineage/spec``: a ``referencing.Registry`` holds every file by its ``$id``, and the
@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from stream_processor import validation
-from stream_processor.validation import ValidationResult, validate
+from schemas.validation import ValidationResult, validate
+from schemas.validation.spec import SPEC_DIR
 from tests.conftest import SHARED_OPENLINEAGE as SHARED
 
 if not (SHARED / "spec" / "OpenLineage.json").is_file():
@@ -358,7 +358,7 @@ def test_every_corpus_file_gets_the_oracles_decisions() -> None:
 
 
 def test_the_shipped_spec_is_the_reference_spec() -> None:
-    shipped = Path(validation.__file__).with_name("spec")
+    shipped = SPEC_DIR
     reference = sorted(path.relative_to(SHARED / "spec") for path in SHARED.glob("spec/**/*.json"))
     assert sorted(path.relative_to(shipped) for path in shipped.glob("**/*.json")) == reference
     for path in reference:

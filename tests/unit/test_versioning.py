@@ -545,16 +545,3 @@ def test_an_event_content_id_is_the_content_id_of_its_canonical_json(
     versioning.clear_memos()
     for _ in range(2):
         assert versioning.event_content_id(event) == content_id(event)
-
-
-def test_the_memos_stay_within_their_bounds_and_keep_what_repeats() -> None:
-    memo: Any = versioning._Memo(entries=8, size=1000)
-    memo.put("hot", 1, 10)
-    assert memo.get("hot") == 1  # asked for again: protected
-    for i in range(100):
-        memo.put(f"once{i}", i, 50)
-        assert len(memo.new) <= 4 and memo.new_size <= 500
-    assert memo.get("hot") == 1 and memo.get("once0") is None
-    memo.put("huge", 0, 300 << 10)
-    assert memo.get("huge") is None
-    assert len(memo) <= 8
