@@ -20,12 +20,16 @@ def stack_up(
     with_prometheus: Annotated[
         bool, typer.Option("--with-prometheus", help="also run Prometheus (Debian package)")
     ] = False,
+    secure: Annotated[
+        bool, typer.Option("--secure", help="add Kafka's SASL_SSL listener and bolt over TLS "
+                           "(generated CA, certificate and SCRAM password)")
+    ] = False,
 ) -> None:
     """Start Kafka and Neo4j (idempotent) and wait until both do real work."""
     from lineage.stack import LocalStack
 
-    settings = StackSettings(stack={"with_prometheus": True}) if with_prometheus else None
-    seconds = LocalStack(settings or StackSettings()).up()
+    asked = {k: True for k, on in (("with_prometheus", with_prometheus), ("secure", secure)) if on}
+    seconds = LocalStack(StackSettings(stack=asked) if asked else StackSettings()).up()
     typer.echo(f"stack is up ({seconds:.1f}s)")
 
 
