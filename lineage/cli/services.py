@@ -32,15 +32,16 @@ def check(
     deadline = time.monotonic() + wait
     while True:
         try:
-            kafka_round_trip(settings.kafka.bootstrap_servers, timeout=10)
-            neo4j_ping(settings.neo4j.uri, settings.neo4j.auth(), timeout=10)
+            kafka_round_trip(settings.kafka, timeout=10)
+            neo4j_ping(settings.neo4j, timeout=10)
         except LineageError:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(2)
         else:
             break
-    typer.echo(f"kafka {settings.kafka.bootstrap_servers}: ok (produce/consume round trip)")
+    typer.echo(f"kafka {settings.kafka.bootstrap_servers} ({settings.kafka.security_protocol}): "
+               "ok (produce/consume round trip)")
     typer.echo(f"neo4j {settings.neo4j.uri}: ok (authenticated RETURN 1)")
 
 
