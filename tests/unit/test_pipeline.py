@@ -404,3 +404,19 @@ def test_an_event_the_versioning_cannot_handle_goes_to_the_dlq_instead_of_crashi
     assert not outcome.accepted
     assert outcome.dead_letters[0].reasons[0]["code"] == "internal_error"
     assert outcome.plan.commit() == {}, "nothing remembered: a replay is processed again"
+
+
+def test_versioning_keyed_with_the_validators_facet_json_works_out_what_it_would_alone() -> None:
+    from schemas.validation import validate
+    from stream_processor import versioning
+
+    message = raw(run_event(inputs=[dataset("a", columns=COLUMNS)],
+                            outputs=[dataset("b", columns=COLUMNS)]))
+    result = validate(message)
+    assert result.event is not None
+    versioning.clear_memos()
+    handed_on = versioning.changes_for(result.event, (), versioning.Prepared(result.facet_json))
+    versioning.clear_memos()
+    alone = versioning.changes_for(validate(message).event or {})
+    assert [(c.key, c.kind, c.body, c.content) for c in handed_on] == [
+        (c.key, c.kind, c.body, c.content) for c in alone]

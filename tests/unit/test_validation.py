@@ -712,6 +712,40 @@ def test_reasons_and_dropped_facets_serialise_to_json() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# What the result hands on to versioning: the JSON of the standard facets it checked
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_result_holds_the_json_bytes_of_each_standard_facet_it_checked() -> None:
+    event = run_event()
+    event["inputs"][0]["facets"] = {"schema": facet(fields=[{"name": "id", "type": "int"}]),
+                                    "custom": facet(anything=1)}
+    result = check(event)
+    assert result.ok and result.event is not None
+    facets = result.event["inputs"][0]["facets"]
+    assert result.facet_json(facets["schema"]) == msgspec.json.encode(facets["schema"])
+    assert result.facet_json(result.event["job"]["facets"]["sql"]) is not None
+    assert result.facet_json(facets["custom"]) is None, "custom facets are not encoded"
+    assert result.facet_json(copy.deepcopy(facets["schema"])) is None, "by identity, not value"
+
+
+def test_a_later_validation_leaves_an_earlier_results_facet_json_as_it_was() -> None:
+    first = check(run_event())
+    assert first.event is not None
+    sql = first.event["job"]["facets"]["sql"]
+    before = first.facet_json(sql)
+    second = check(run_event())
+    assert first.facet_json(sql) == before is not None
+    assert second.event is not None and second.facet_json(sql) is None
+
+
+def test_the_facet_json_is_neither_part_of_the_results_json_nor_of_its_equality() -> None:
+    result = check(run_event())
+    assert msgspec.json.decode(msgspec.json.encode(result))["facet_json"] == {}
+    assert result == ValidationResult(ok=True, event=result.event, kind="run")
+
+
+# --------------------------------------------------------------------------------------------
 # The verdict memo: a facet seen again gets the verdict a fresh check would give
 # --------------------------------------------------------------------------------------------
 
