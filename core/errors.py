@@ -13,8 +13,7 @@ dead-letter the record or answer the request with its reasons; it never stops a 
     ├── RetryableError           try again with backoff
     │   ├── ServiceUnavailable   Kafka or Neo4j did not answer in time
     │   ├── EmitFailed           Kafka did not acknowledge some events (the emitter)
-    │   ├── BufferFull           the emitter's buffer stayed full: Kafka is slow or away
-    │   └── RefusedByKafka       Kafka did not take a message now (the gateway answers 503)
+    │   └── BufferFull           the emitter's buffer stayed full: Kafka is slow or away
     └── FatalError               stop and tell the user
         ├── ConfigError          a setting is invalid or missing
         ├── StackError           the local stack cannot start (port, Java, Maven, ...)
@@ -22,6 +21,7 @@ dead-letter the record or answer the request with its reasons; it never stops a 
         └── InvalidInput         input that fails for its own sake: refused with its reasons
             ├── BadRequest       an HTTP request that cannot be answered (a 4xx)
             │   └── BadBody      a request body that cannot be read as what its headers say
+            ├── RefusedByKafka   a message Kafka refuses for good: too large for the broker
             ├── UndecodableRecord  a message on the changes topic that is no known change record
             └── ContractViolation  a change record the graph contract cannot take
 
@@ -99,12 +99,12 @@ class BufferFull(RetryableError):
     """The emitter's buffer stayed full for ``block_seconds``: Kafka is slow or unreachable."""
 
 
-class RefusedByKafka(RetryableError):
-    """Kafka did not take a message: too large for the broker, or not acknowledged in time."""
-
-
 class InvalidInput(FatalError):
     """Input that fails for its own sake; retrying the same bytes gives the same answer."""
+
+
+class RefusedByKafka(InvalidInput):
+    """Kafka refused a message for good: it is too large for the broker (the gateway's 413)."""
 
 
 class BadRequest(InvalidInput):
