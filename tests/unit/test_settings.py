@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from core.errors import ConfigError
-from core.settings import CommonSettings
+from core.settings import CommonSettings, KafkaSettings, Neo4jSettings
 from lineage.stack.settings import StackSettings
 
 
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("LINEAGE_NEO4J__PASSWORD", "LINEAGE_KAFKA__BOOTSTRAP_SERVERS",
-                 "LINEAGE_NEO4J__URI"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("LINEAGE_")]:
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray .env file
     monkeypatch.setenv("LINEAGE_STATE_DIR", str(tmp_path / "state"))
     return tmp_path / "state"
@@ -105,3 +105,109 @@ def test_an_invalid_port_is_refused(
     monkeypatch.setenv("LINEAGE_STACK__KAFKA_PORT", value)
     with pytest.raises(ValidationError):
         StackSettings()
+
+
+def write_secure_stack_files(state_dir: Path) -> None:
+    write_stack_files(state_dir)
+    (state_dir / "kafka").mkdir()
+    (state_dir / "kafka" / "scram-password").write_text("scram-pw\n")
+    (state_dir / "ca.pem").write_text("not read by the settings\n")
+    connection = json.loads((state_dir / "connection.json").read_text())
+    connection["secure"] = {"kafka": {
+        "bootstrap_servers": "127.0.0.1:19094", "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "lineage",
+        "ssl_ca_file": str(state_dir / "ca.pem")}}
+    (state_dir / "connection.json").write_text(json.dumps(connection))
+
+
+def test_a_secured_stack_leaves_the_plaintext_listener_the_default(state_dir: Path) -> None:
+    write_secure_stack_files(state_dir)
+    kafka = CommonSettings().kafka
+    assert (kafka.bootstrap_servers, kafka.security_protocol) == ("127.0.0.1:19092", "PLAINTEXT")
+
+
+def test_a_client_that_asks_gets_the_secured_listener_and_its_password(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_secure_stack_files(state_dir)
+    monkeypatch.setenv("LINEAGE_STACK__SECURE", "true")
+    kafka = CommonSettings().kafka
+    assert (kafka.bootstrap_servers, kafka.security_protocol) == ("127.0.0.1:19094", "SASL_SSL")
+    assert kafka.sasl_credentials() == ("lineage", "scram-pw")
+    assert kafka.ssl_ca_file == state_dir / "ca.pem"
+
+
+def test_kafka_security_comes_from_lineage_kafka_variables(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = state_dir.parent / "ca.pem"
+    ca.write_text("pem")
+    for name, value in {"SECURITY_PROTOCOL": "SASL_SSL", "SASL_MECHANISM": "PLAIN",
+                        "SASL_USERNAME": "API_KEY", "SASL_PASSWORD": "API_SECRET",
+                        "SSL_CA_FILE": str(ca)}.items():
+        monkeypatch.setenv(f"LINEAGE_KAFKA__{name}", value)
+    kafka = CommonSettings().kafka
+    assert kafka.sasl_credentials() == ("API_KEY", "API_SECRET")
+    assert kafka.ssl_ca_file == ca
+    assert "API_SECRET" not in repr(kafka) and "API_SECRET" not in str(CommonSettings())
+
+
+@pytest.mark.parametrize(("settings", "variable"), [
+    ({"security_protocol": "SASL_SSL", "sasl_password": "p"}, "LINEAGE_KAFKA__SASL_USERNAME"),
+    ({"security_protocol": "SASL_PLAINTEXT", "sasl_username": "u"},
+     "LINEAGE_KAFKA__SASL_PASSWORD"),
+    ({"sasl_username": "u", "sasl_password": "p"}, "LINEAGE_KAFKA__SECURITY_PROTOCOL"),
+    ({"ssl_ca_file": "/etc/hostname"}, "LINEAGE_KAFKA__SECURITY_PROTOCOL"),
+    ({"security_protocol": "SSL", "ssl_cert_file": "/etc/hostname"},
+     "LINEAGE_KAFKA__SSL_KEY_FILE"),
+    ({"security_protocol": "SSL", "ssl_key_password": "k"}, "LINEAGE_KAFKA__SSL_KEY_FILE"),
+    ({"security_protocol": "SSL", "ssl_ca_file": "/no/such/ca.pem"},
+     "LINEAGE_KAFKA__SSL_CA_FILE"),
+])
+def test_a_kafka_security_setting_that_would_be_ignored_or_fail_is_a_config_error(
+    settings: dict[str, str], variable: str,
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        KafkaSettings.model_validate(settings)
+    assert variable in err.value.cause + (err.value.hint or "")
+    assert err.value.hint
+
+
+def test_an_unknown_security_protocol_or_mechanism_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        KafkaSettings.model_validate({"security_protocol": "TLS"})
+    with pytest.raises(ValidationError):
+        KafkaSettings.model_validate({"security_protocol": "SASL_SSL", "sasl_mechanism": "MD5",
+                                      "sasl_username": "u", "sasl_password": "p"})
+
+
+@pytest.mark.parametrize("uri", ["bolt://h:7687", "neo4j://h", "bolt+s://h", "bolt+ssc://h",
+                                 "neo4j+s://abc.databases.neo4j.io", "neo4j+ssc://h"])
+def test_every_scheme_of_the_neo4j_driver_is_accepted(uri: str) -> None:
+    assert Neo4jSettings(uri=uri).encrypted == ("+" in uri)
+
+
+@pytest.mark.parametrize(("settings", "words"), [
+    ({"uri": "http://h:7474"}, "LINEAGE_NEO4J__URI"),
+    ({"uri": "h:7687"}, "LINEAGE_NEO4J__URI"),
+    ({"uri": "bolt://h", "ca_file": "/etc/hostname"}, "not encrypted"),
+    ({"uri": "bolt+ssc://h", "ca_file": "/etc/hostname"}, "trusts any certificate"),
+    ({"uri": "neo4j+s://h", "ca_file": "/no/such/ca.pem"}, "LINEAGE_NEO4J__CA_FILE"),
+])
+def test_a_neo4j_uri_or_ca_file_that_cannot_work_is_a_config_error(
+    settings: dict[str, str], words: str,
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        Neo4jSettings.model_validate(settings)
+    assert words in err.value.cause
+
+
+def test_a_secure_neo4j_uri_with_a_database_and_ca_comes_from_the_environment(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINEAGE_NEO4J__URI", "neo4j+s://abc.databases.neo4j.io")
+    monkeypatch.setenv("LINEAGE_NEO4J__DATABASE", "lineage")
+    monkeypatch.setenv("LINEAGE_NEO4J__CA_FILE", "/etc/hostname")
+    neo4j = CommonSettings().neo4j
+    assert (neo4j.scheme, neo4j.database, neo4j.ca_file) == ("neo4j+s", "lineage",
+                                                            Path("/etc/hostname"))
