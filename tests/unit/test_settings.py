@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,18 @@ def test_a_secure_neo4j_uri_with_a_database_and_ca_comes_from_the_environment(
     neo4j = CommonSettings().neo4j
     assert (neo4j.scheme, neo4j.database, neo4j.ca_file) == ("neo4j+s", "lineage",
                                                             Path("/etc/hostname"))
+
+
+def test_every_kafka_neo4j_and_stack_variable_the_docs_name_is_a_real_setting() -> None:
+    from lineage.stack.settings import LocalStackOptions
+
+    repo = Path(__file__).resolve().parents[2]
+    known = {f"LINEAGE_{section}__{name.upper()}"
+             for section, model in (("KAFKA", KafkaSettings), ("NEO4J", Neo4jSettings),
+                                    ("STACK", LocalStackOptions))
+             for name in model.model_fields}
+    docs = [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
+    named = {var for doc in docs
+             for var in re.findall(r"LINEAGE_(?:KAFKA|NEO4J|STACK)__[A-Z0-9_]+", doc.read_text())}
+    assert "LINEAGE_KAFKA__SASL_MECHANISM" in named
+    assert sorted(named - known) == []
