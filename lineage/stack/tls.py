@@ -8,9 +8,12 @@ certificate, which names the stack's host (and ``localhost``), so clients verify
 
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
->>> files = ensure_certificates(folder / "tls", "127.0.0.1")      # doctest: +SKIP
->>> sorted(p.name for p in (folder / "tls").iterdir())            # doctest: +SKIP
+>>> files = ensure_certificates(folder / "tls", "127.0.0.1")
+>>> sorted(p.name for p in (folder / "tls").iterdir())
 ['ca.key', 'ca.pem', 'revoked', 'server.crt', 'server.key', 'server.pem', 'trusted']
+>>> files.ca.stat().st_mode & 0o777 == 0o600
+True
+>>> shutil.rmtree(folder)
 >>> subject_alt_names("127.0.0.1")
 'DNS:localhost,IP:127.0.0.1'
 """
