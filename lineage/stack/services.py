@@ -5,6 +5,14 @@ Neo4j password), the command that runs it, and a health check that does real wor
 consume round trip for Kafka, ``RETURN 1`` with authentication for Neo4j, ``/-/ready`` for
 Prometheus. In secured mode (``tls`` set) Kafka adds a SASL_SSL listener with SCRAM-SHA-512 and
 Neo4j's bolt requires TLS; the health checks then go through those too.
+
+>>> options, java = LocalStackOptions(), Path("java")
+>>> KafkaService(folder=Path("kafka"), options=options, java=java, classpath="").ports
+{'kafka': 9092, 'controller': 9093}
+>>> secured = TlsFiles(Path("tls"))
+>>> Neo4jService(folder=Path("neo4j"), options=options, java=java, classpath="",
+...              tls=secured).endpoint()
+{'uri': 'bolt+s://127.0.0.1:7687', 'ca_file': 'tls/ca.pem'}
 """
 
 from __future__ import annotations
