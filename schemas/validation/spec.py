@@ -46,6 +46,9 @@ class Spec(NamedTuple):
     recursive: frozenset[Check]
     """The standard facets' checkers that can recurse (nested schema fields, subset
     conditions), so that how deep they go depends on how deeply the facet nests."""
+    schema_of: dict[Check, str]
+    """The URI of the schema each standard facet's checker enforces, e.g.
+    ``https://openlineage.io/spec/facets/1-1-1/SQLJobFacet.json#/properties/sql``."""
 
 
 def documents(directory: Path) -> dict[str, Mapping[str, Any]]:
@@ -66,6 +69,7 @@ def load_spec(directory: Path) -> Spec:
     }
     standard: dict[Place, dict[str, Check]] = {place: {} for place in bases}
     recursive: set[Check] = set()
+    schema_of: dict[Check, str] = {}
     for document_id, document in documents_by_id.items():
         if document_id == CORE_ID:
             continue
@@ -74,13 +78,14 @@ def load_spec(directory: Path) -> Spec:
             if not places:
                 raise ValueError(f"facet {key!r} of {document_id} extends no OpenLineage facet")
             check = compiler.compile([(schema, document_id)], f"{document_id} {key}")
+            schema_of[check] = f"{document_id}#/properties/{key}"
             if compiler.reaches_recursion(schema, document_id):
                 recursive.add(check)
             for place in places:
                 if key in standard[place]:
                     raise ValueError(f"two standard {place} facets are called {key!r}")
                 standard[place][key] = check
-    return Spec(bases, standard, frozenset(recursive))
+    return Spec(bases, standard, frozenset(recursive), schema_of)
 
 
 def _facet_bases(compiler: SchemaCompiler, schema: Mapping[str, Any], base: str) -> set[str]:
