@@ -90,12 +90,12 @@ def kafka_ceiling(messages: Sequence[tuple[bytes, str | None]], settings: Common
 def neo4j_ceiling(rows: int, settings: CommonSettings, *, batch_size: int = 2000,
                   payload_bytes: int = 500) -> Ceiling:
     """Merge ``rows`` rows by UNWIND in batches (see the module docstring), then remove them."""
-    from neo4j import GraphDatabase
+    from core.neo4j_driver import driver as neo4j_driver
 
     database = settings.neo4j.database
     payload = "x" * payload_bytes
     tag = uuid.uuid4().hex[:8]
-    with GraphDatabase.driver(settings.neo4j.uri, auth=settings.neo4j.auth()) as driver:
+    with neo4j_driver(settings.neo4j) as driver:
         driver.execute_query(f"CREATE CONSTRAINT bench_ceiling_id IF NOT EXISTS FOR "
                              f"(n:{CEILING_LABEL}) REQUIRE n.id IS UNIQUE", database_=database)
         driver.execute_query("CALL db.awaitIndexes(300)", database_=database)

@@ -37,13 +37,16 @@ import msgspec
 from core.errors import LineageError
 from core.kafka_config import admin_client, consumer_config
 from core.settings import CommonSettings, KafkaSettings
-from core.topics import commit_window, ensure_topics, message_count, wait_for_group
+from core.topics import ensure_topics
 from lineage.bench.measure import (
     ResourceMonitor,
     bucket_difference,
+    commit_window,
     histogram_quantile,
+    message_count,
     scrape_histogram,
     scrape_sums,
+    wait_for_group,
 )
 from lineage.stack.processes import free_ports
 from lineage.stack.settings import StackSettings
@@ -218,12 +221,11 @@ def emit(messages: Sequence[Message], kafka: KafkaSettings, topic: str,
 def run_once(messages: Sequence[Message], namespaces: Sequence[str], settings: CommonSettings,
              *, rate: float | None = None, log: Log = print) -> RunResult:
     """One end-to-end run (see the module docstring)."""
-    from neo4j import GraphDatabase
-
-    from sinks.benchmark import delete_namespace
+    from core.neo4j_driver import driver as neo4j_driver
+    from lineage.bench.neo4j_io import delete_namespace
     from sinks.graph import migrate
 
-    with GraphDatabase.driver(settings.neo4j.uri, auth=settings.neo4j.auth()) as driver:
+    with neo4j_driver(settings.neo4j) as driver:
         migrate(driver, settings.neo4j.database)
         for namespace in namespaces:
             delete_namespace(driver, namespace, settings.neo4j.database)

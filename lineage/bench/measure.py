@@ -1,5 +1,11 @@
-"""What the benchmark harness measures besides time: processes' CPU and memory, histogram
+"""How the benchmarks measure: when a consumer group committed (the clock of a service under
+test), topic sizes, a group settling, percentiles, processes' CPU and memory, histogram
 percentiles from a service's /metrics, and a description of the machine.
+
+>>> CommitWindow(first=1.0, covered_by_first=10, last=3.0).timed(100, launched=0.5)
+(90, 2.0, False)
+>>> percentile([1.0, 2.0, 3.0, 4.0], 50)
+2.5
 
 >>> histogram_quantile([(0.5, 0.0), (1.0, 50.0), (2.0, 100.0), (math.inf, 100.0)], 0.5)
 1.0
@@ -21,12 +27,141 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from confluent_kafka import KafkaException
+
+from core.errors import ServiceUnavailable
+from core.kafka_config import admin_client, consumer_config
+from core.settings import KafkaSettings
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CommitWindow:
+    """When a consumer group first and last committed on a topic (``perf_counter`` values)."""
+
+    first: float
+    covered_by_first: int  # messages the first commit covered
+    last: float
+
+    def timed(self, total: int, launched: float) -> tuple[int, float, bool]:
+        """(messages, seconds, from_start) to compute a benchmark's rate from.
+
+        From the first commit to the last, so the service's start-up is not counted; from
+        ``launched`` (True) when the first commit already covered all ``total`` messages (one
+        batch held a tiny workload), since only the wall time says anything then.
+        """
+        if self.covered_by_first >= total:
+            return total, self.last - launched, True
+        return total - self.covered_by_first, self.last - self.first, False
+
+
+def commit_window(consumer: Any, topic: str, check: Callable[[], None],
+                  progress: Callable[[int], None] | None = None,
+                  interval: float = 0.1, progress_seconds: float = 10) -> CommitWindow:
+    """Poll the committed offsets of ``consumer``'s group on ``topic`` until they reach its end.
+
+    For benchmarks (see :class:`CommitWindow`). ``check`` runs on every poll and raises when
+    the service under test died; ``progress`` gets the messages committed so far, at most once
+    every ``progress_seconds``.
+    """
+    from confluent_kafka import TopicPartition
+
+    parts = [TopicPartition(topic, p) for p in
+             consumer.list_topics(topic, timeout=30).topics[topic].partitions]
+    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
+    first_commit: tuple[float, int] | None = None
+    next_progress = time.monotonic() + progress_seconds
+    while True:
+        committed = {tp.partition: max(tp.offset, 0)
+                     for tp in consumer.committed(parts, timeout=30)}
+        done = sum(committed.values())
+        if done and first_commit is None:
+            first_commit = (time.perf_counter(), done)
+        if first_commit and all(committed[p] >= end for p, end in ends.items()):
+            return CommitWindow(*first_commit, time.perf_counter())
+        check()
+        if progress is not None and time.monotonic() >= next_progress:
+            next_progress = time.monotonic() + progress_seconds
+            progress(done)
+        time.sleep(interval)
+
+
+def message_count(kafka: KafkaSettings, topic: str) -> int:
+    """How many messages ``topic`` holds now; 0 while it is being created."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(consumer_config(kafka, f"counter-{uuid.uuid4().hex[:8]}"))
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in meta.partitions)
+    except KafkaException:
+        return 0
+    finally:
+        consumer.close()
+
+
+def wait_for_group(kafka: KafkaSettings, group: str, members: int = 1,
+                   timeout: float = 120) -> None:
+    """Block until consumer ``group`` is stable with ``members`` members, each holding
+    partitions; raises :class:`ServiceUnavailable` after ``timeout`` seconds."""
+    from confluent_kafka import ConsumerGroupState
+
+    admin = admin_client(kafka)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except KafkaException:
+            description = None
+        if (description is not None and description.state == ConsumerGroupState.STABLE
+                and len(description.members) == members
+                and all(m.assignment.topic_partitions for m in description.members)):
+            return
+        time.sleep(0.5)
+    raise ServiceUnavailable(f"consumer group {group} did not settle with {members} members "
+                             f"in {timeout:.0f}s")
+
+
+class EventRate:
+    """What every result of events over seconds shares: the rate (a base of result classes)."""
+
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Events per second; 0.0 when no time was measured."""
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, interpolated linearly between ranks.
+
+    The same definition as numpy's default:
+
+    >>> percentile([10.0, 20.0, 30.0], 99), percentile([5.0], 50)
+    (29.8, 5.0)
+    """
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"q must be within 0..100, got {q}")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -110,12 +110,11 @@ def run_suite(workload: Path, settings: CommonSettings, *, runs: int = 3,
 
 
 def _our_latency(settings: CommonSettings, samples: list[tuple[str, str]]) -> dict[str, Any]:
-    from neo4j import GraphDatabase
-
-    from sinks.benchmark import QUERIES, time_query
+    from core.neo4j_driver import driver as neo4j_driver
+    from lineage.bench.query import QUERIES, time_query
 
     params = [{"ns": ns, "name": name} for ns, name in samples]
-    with GraphDatabase.driver(settings.neo4j.uri, auth=settings.neo4j.auth()) as driver:
+    with neo4j_driver(settings.neo4j) as driver:
         latency = time_query(driver, OUR_QUERY, params, warmup=params[:10],
                              database=settings.neo4j.database, query=QUERIES[OUR_QUERY])
     return {"query": OUR_QUERY, "samples": len(params),
@@ -124,7 +123,7 @@ def _our_latency(settings: CommonSettings, samples: list[tuple[str, str]]) -> di
 
 
 def _peer_latency(url: str, samples: list[tuple[str, str]]) -> dict[str, Any]:
-    from sinks.benchmark import percentile
+    from lineage.bench.measure import percentile
 
     peer.lineage_latency(url, samples[:10], depth=5)  # warm-up
     millis, nodes = peer.lineage_latency(url, samples, depth=5)

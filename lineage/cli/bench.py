@@ -25,7 +25,7 @@ def bench_processor(
     runs_per_job: Annotated[int, typer.Option(help="runs of each synthetic job")] = 2,
 ) -> None:
     """Events/s of parse + validate + dedup + version (in-process, or end to end on Kafka)."""
-    from stream_processor.benchmark import bench_in_process, bench_kafka, workload
+    from lineage.bench.processor import bench_in_process, bench_kafka, workload
     from stream_processor.settings import ProcessorSettings
 
     messages = workload(events, seed, runs_per_job)
@@ -59,13 +59,8 @@ def bench_sink(
 
     Example: ``lineage bench sink --events 10000 --kafka``, on a stack of its own.
     """
-    from sinks.benchmark import (
-        bench_sink_in_process,
-        bench_sink_kafka,
-        connect,
-        delete_namespace,
-        sink_workload,
-    )
+    from lineage.bench.neo4j_io import connect, delete_namespace
+    from lineage.bench.sink import bench_sink_in_process, bench_sink_kafka, sink_workload
     from sinks.settings import SinkSettings
 
     settings = SinkSettings()
@@ -120,17 +115,15 @@ def bench_query(
 
     Example: ``lineage bench query`` (the first run loads 1M runs, which takes an hour).
     """
-    from sinks.benchmark import (
+    from lineage.bench.neo4j_io import connect
+    from lineage.bench.query import (
         DEFAULT_QUERIES,
         QUERIES,
-        QUERY_NAMESPACE,
-        GraphShape,
         bench_queries,
-        connect,
         graph_counts,
         load_graph,
-        plan_graph,
     )
+    from lineage.bench.workload import QUERY_NAMESPACE, GraphShape, plan_graph
     from sinks.settings import SinkSettings
 
     names = query or list(DEFAULT_QUERIES)
@@ -168,7 +161,7 @@ def bench_emitter(
     compression: Annotated[str, typer.Option(help="lz4, zstd or none")] = "lz4",
 ) -> None:
     """Events/s from the emitter to an acknowledged topic (acks=all)."""
-    from producers.benchmark import bench_emitter as run
+    from lineage.bench.emitter import bench_emitter as run
 
     if compression not in ("zstd", "lz4", "none"):
         raise typer.BadParameter("use zstd, lz4 or none", param_hint="--compression")

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from lineage.bench.neo4j_io import connect, delete_namespace
 from lineage.stack.settings import StackSettings
-from sinks.benchmark import connect, delete_namespace
 from sinks.settings import SinkSettings
 from tests.conftest import run_cli
 from tests.integration.kafka_io import Gateway, start_gateway

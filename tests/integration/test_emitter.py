@@ -14,9 +14,9 @@ from openlineage.client.facet_v2 import parent_run
 from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
 from core.errors import BufferFull, EmitFailed
+from lineage.bench.workload import synthetic_events
 from lineage.stack.settings import StackSettings
 from producers.emitter import Emitter
-from producers.synthetic import synthetic_events
 from tests.conftest import run_cli
 from tests.integration.graph_io import delete_namespace
 from tests.integration.kafka_io import read_topic

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from neo4j import Driver
 
-from producers.synthetic import encode_events, synthetic_events
+from lineage.bench.workload import encode_events, synthetic_events
 from schemas.codec import decode, encode
 from sinks import graph
 from stream_processor.pipeline import process

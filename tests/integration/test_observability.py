@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from producers.synthetic import synthetic_events
+from lineage.bench.workload import synthetic_events
 from tests.conftest import REPO, free_ports, private_ports_env, run_cli
 from tests.integration.kafka_io import Worker, group_progress, publish
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.topics import message_count, wait_for_group
+from core.settings import KafkaSettings
+from lineage.bench.measure import message_count, wait_for_group
+from lineage.bench.workload import encode_events, synthetic_events
 from lineage.stack.settings import StackSettings
-from producers.synthetic import encode_events, synthetic_events
 from tests.integration.kafka_io import (
     Pipeline,
     fold,
@@ -28,6 +29,11 @@ WORKLOAD = {"jobs": 25, "runs_per_job": 3, "seed": 11}
 def workload() -> list[tuple[bytes, bytes]]:
     """The synthetic workload without its exact duplicates, in eventTime order."""
     return encode_events(synthetic_events(**WORKLOAD, duplicate_rate=0.0))
+
+
+def kafka(run: Pipeline) -> KafkaSettings:
+    """The settings of the run's Kafka, as the measurement helpers take them."""
+    return KafkaSettings(bootstrap_servers=run.bootstrap)
 
 
 @pytest.fixture
@@ -96,7 +102,7 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_nothing_after_a_restart(
     worker = run.start()
     run.publish(workload)
     deadline = time.monotonic() + 60
-    while message_count(run.bootstrap, run.topics.changes) < 200 and time.monotonic() < deadline:
+    while message_count(kafka(run), run.topics.changes) < 200 and time.monotonic() < deadline:
         time.sleep(0.2)
     worker.kill()
     partial = fold(read_topic(run.bootstrap, run.topics.changes))
@@ -112,7 +118,7 @@ def test_two_workers_give_the_same_change_set_as_one(
     run.start(worker_id="0")
     run.start(worker_id="1")
     # Data that arrives while the group rebalances is a different test; here both share it.
-    wait_for_group(run.bootstrap, run.topics.group, members=2)
+    wait_for_group(kafka(run), run.topics.group, members=2)
     time.sleep(3)  # table recovery after the assignment
     run.publish(workload)
     changes = run.changes()
@@ -128,10 +134,10 @@ def test_a_worker_joining_mid_stream_loses_nothing_in_the_rebalance(run: Pipelin
     run.start(worker_id="0")
     run.publish(larger)
     deadline = time.monotonic() + 60
-    while message_count(run.bootstrap, run.topics.changes) < 200 and time.monotonic() < deadline:
+    while message_count(kafka(run), run.topics.changes) < 200 and time.monotonic() < deadline:
         time.sleep(0.2)
     run.start(worker_id="1")  # the group rebalances while worker 0 is busy
-    wait_for_group(run.bootstrap, run.topics.group, members=2)
+    wait_for_group(kafka(run), run.topics.group, members=2)
     committed, total = progress(run.bootstrap, run.topics)
     assert committed < total, "the workload is too small: worker 0 finished before the rebalance"
     changes = run.changes()

@@ -15,10 +15,10 @@ import pytest
 from confluent_kafka import Producer
 from neo4j import Driver
 
+from lineage.bench.workload import encode_events, synthetic_events
 from lineage.stack import LocalStack
 from lineage.stack.processes import ManagedProcess
 from lineage.stack.settings import StackSettings
-from producers.synthetic import encode_events, synthetic_events
 from schemas.codec import encode
 from sinks.graph import EPOCH
 from tests.integration.graph_io import delete_namespace, describe, snapshot

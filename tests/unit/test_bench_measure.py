@@ -1,4 +1,5 @@
-"""The benchmark harness's arithmetic: histogram percentiles, run summaries, CPU and memory."""
+"""The benchmark harness's arithmetic: percentiles, histogram percentiles, run summaries, CPU
+and memory."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lineage.bench.measure import (
     bucket_difference,
     cpu_seconds,
     histogram_quantile,
+    percentile,
     rss_megabytes,
     summary,
 )
@@ -65,3 +67,26 @@ def test_the_monitor_sees_a_busy_child_use_cpu_and_memory() -> None:
 
 def test_the_monitor_reads_this_process() -> None:
     assert rss_megabytes(os.getpid()) > 0
+
+
+def test_percentile_interpolates_between_ranks_like_numpy() -> None:
+    values = [15.0, 20.0, 35.0, 40.0, 50.0]
+    assert percentile(values, 0) == 15.0
+    assert percentile(values, 100) == 50.0
+    assert percentile(values, 50) == 35.0
+    assert percentile(values, 40) == pytest.approx(29.0)  # numpy.percentile(values, 40)
+    assert percentile(values, 99) == pytest.approx(49.6)
+
+
+def test_percentile_does_not_depend_on_the_order_of_the_values() -> None:
+    assert percentile([3.0, 1.0, 2.0], 50) == percentile([1.0, 2.0, 3.0], 50) == 2.0
+
+
+def test_percentile_of_one_value_is_that_value() -> None:
+    assert percentile([7.5], 1) == percentile([7.5], 99) == 7.5
+
+
+@pytest.mark.parametrize(("values", "q"), [([], 50), ([1.0], -1), ([1.0], 101)])
+def test_percentile_refuses_what_has_no_answer(values: list[float], q: float) -> None:
+    with pytest.raises(ValueError, match=r"percentile|q must"):
+        percentile(values, q)

@@ -7,7 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from producers.synthetic import synthetic_events
+from lineage.bench.workload import synthetic_events
 
 SMALL = {"eventType": "START", "eventTime": "2024-05-01T12:00:00Z",
          "producer": "https://example.com/bench",

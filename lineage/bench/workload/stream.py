@@ -1,4 +1,5 @@
-"""A deterministic, streaming OpenLineage workload for the end-to-end benchmark.
+"""The *stream* shape: a scheduler's traffic with noise, for ``lineage bench generate`` and the
+end-to-end benchmark.
 
 :func:`generate` yields NDJSON lines (compact JSON, one event per ``\\n``-terminated line) shaped
 like a scheduler's traffic:
@@ -47,7 +48,6 @@ import heapq
 import itertools
 import json
 import random
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -58,7 +58,7 @@ from typing import Any, Final
 import msgspec
 from cramjam import lz4
 
-from producers.synthetic import (
+from lineage.bench.workload.events import (
     PRODUCER,
     RUN_SCHEMA_URL,
     column_lineage,
@@ -66,6 +66,7 @@ from producers.synthetic import (
     facet,
     random_columns,
 )
+from lineage.bench.workload.events import run_id as new_run_id
 
 __all__ = [
     "EVENT_TYPES",
@@ -95,6 +96,8 @@ MAX_DISPLACED: Final = 64
 """At most this many out-of-order lines wait for their turn at any time."""
 MAX_DISPLACEMENT: Final = 50
 PROGRESS_EVERY: Final = 100_000
+GENERATOR: Final = "lineage.bench.workload"
+"""The generator a manifest names: the package, whichever shape's module writes it."""
 MAX_DEEP_DATASETS: Final = 20
 
 _EPOCH: Final = datetime(2024, 1, 1, tzinfo=UTC)
@@ -312,7 +315,7 @@ def _iso(ms: int) -> bytes:
 
 
 def _run_id(rng: random.Random) -> bytes:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4)).encode()
+    return new_run_id(rng).encode()
 
 
 class WorkloadGenerator:
@@ -545,6 +548,6 @@ def write_workload(spec: WorkloadSpec, path: Path,
     if progress is not None and written % PROGRESS_EVERY:
         progress(written)
     stats = generator.stats
-    manifest = {"generator": __name__, "spec": asdict(spec), "stats": stats.to_json()}
+    manifest = {"generator": GENERATOR, "spec": asdict(spec), "stats": stats.to_json()}
     manifest_path(path).write_text(json.dumps(manifest, indent=2) + "\n")
     return stats

@@ -20,21 +20,18 @@ from typing import Literal
 from core.kafka_config import admin_client
 from core.settings import KafkaSettings
 from core.topics import ensure_topics
+from lineage.bench.measure import EventRate
+from lineage.bench.workload import synthetic_events
 from producers.emitter import Emitter
-from producers.synthetic import synthetic_events
 
 
 @dataclass(frozen=True)
-class EmitterResult:
+class EmitterResult(EventRate):
     """One emitter benchmark run."""
 
     events: int
     megabytes: float
     seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
 
 
 def bench_emitter(kafka: KafkaSettings, events: int, *, partitions: int = 6,

@@ -1,4 +1,4 @@
-"""Unit tests of the deterministic synthetic workload (producers/synthetic.py)."""
+"""The *runs* shape of the workload generator (lineage/bench/workload/runs.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from producers.synthetic import encode_events, synthetic_events
-from stream_processor.validation import validate
+from lineage.bench.workload import encode_events, synthetic_events
+from schemas.validation import validate
 from tests.unit.test_versioning import PARENT, ROOT, facet, run_event
 
 pytestmark = pytest.mark.unit

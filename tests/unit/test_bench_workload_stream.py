@@ -1,4 +1,4 @@
-"""Unit tests of the benchmark's workload generator (lineage/bench/workload.py)."""
+"""The *stream* shape of the workload generator (lineage/bench/workload/stream.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from lineage.bench import workload
-from lineage.bench.workload import (
+from lineage.bench.workload import stream as workload
+from lineage.bench.workload.stream import (
     EVENT_TYPES,
     INVALID_KINDS,
     MAX_DISPLACED,
@@ -27,7 +27,7 @@ from lineage.bench.workload import (
     manifest_path,
     write_workload,
 )
-from stream_processor.validation import validate
+from schemas.validation import validate
 
 pytestmark = pytest.mark.unit
 

@@ -5,10 +5,17 @@ synthetic workload (2-5 inputs, 1-2 outputs, 10-40 columns with column lineage, 
 plus the shared OpenLineage corpus when it is present. Through Kafka: the same events published to
 a fresh raw topic, one ``lineage process`` worker, timed until the worker has committed them all.
 
+The other benchmarks make their change records with :func:`pipeline_changes`, as a worker
+would.
+
 Example::
 
     $ lineage bench processor --events 20000
     $ lineage bench processor --events 20000 --kafka
+
+>>> events = encode_events(synthetic_events(jobs=2, runs_per_job=1, fail_rate=0.0))
+>>> sorted({change.kind for change in pipeline_changes(value for _key, value in events)})[:2]
+['ColumnLineage', 'Dataset']
 """
 
 from __future__ import annotations
@@ -19,23 +26,26 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.kafka_config import consumer_config, producer_config
-from core.topics import commit_window
-from producers.synthetic import encode_events, synthetic_events
+from lineage.bench.measure import EventRate, commit_window
+from lineage.bench.workload import encode_events, synthetic_events
 from schemas.codec import encode
 from stream_processor.pipeline import process
 from stream_processor.settings import ProcessorSettings
-from stream_processor.state import Plan
+from stream_processor.state import Plan, stale_keys
+from stream_processor.versioning import Change
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "openlineage" / "events"
+EXPIRE_EVERY = 200_000
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "openlineage" / "events"
 
 
 @dataclass(frozen=True)
-class BenchResult:
+class BenchResult(EventRate):
     """What one benchmark run measured."""
 
     events: int
@@ -43,10 +53,6 @@ class BenchResult:
     changes: int
     duplicates: int
     rejected: int
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
 
 
 def workload(events: int, seed: int = 1,
@@ -62,6 +68,33 @@ def workload(events: int, seed: int = 1,
     pairs: list[tuple[bytes | None, bytes]] = list(
         encode_events(synthetic_events(jobs=jobs, runs_per_job=runs_per_job, seed=seed)))
     return pairs + corpus
+
+
+def pipeline_changes(values: Iterable[bytes], *, retention_days: float | None = None,
+                     stats: Counter[str] | None = None) -> Iterator[Change]:
+    """The change records the processor makes of raw ``values``, state in a dict as a worker.
+
+    Every value must be accepted (a benchmark's workload is valid). With ``retention_days``,
+    state entries whose last time is that far behind the newest event are expired from time
+    to time, as the worker does, so that the state stays small on long workloads. ``stats``
+    counts the ``events`` and ``records`` so far.
+    """
+    state: dict[str, list[int]] = {}
+    retention = int((retention_days or 0) * 86_400_000_000)
+    newest = 0
+    for n, value in enumerate(values, 1):
+        outcome = process(value, Plan(state), ingested_at=0)
+        if not outcome.accepted:
+            raise RuntimeError(f"a generated event was refused: {outcome.dead_letters}")
+        yield from outcome.changes
+        outcome.plan.commit()
+        if stats is not None:
+            stats["events"] += 1
+            stats["records"] += len(outcome.changes)
+        newest = max(newest, outcome.event_time or 0)
+        if retention_days is not None and n % EXPIRE_EVERY == 0:
+            for key in stale_keys(list(state.items()), newest, retention):
+                del state[key]
 
 
 def bench_in_process(messages: list[tuple[bytes | None, bytes]]) -> BenchResult:

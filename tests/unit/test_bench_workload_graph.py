@@ -1,4 +1,5 @@
-"""Unit tests of the pure parts of the sink and query benchmarks (sinks/benchmark.py)."""
+"""The *graph* shape of the workload generator (lineage/bench/workload/graph.py): the query
+benchmark's graph, its plan and its events."""
 
 from __future__ import annotations
 
@@ -7,63 +8,12 @@ from collections import Counter
 
 import pytest
 
-from sinks.benchmark import (
-    QUERIES,
-    GraphShape,
-    Latency,
-    SinkResult,
-    column_names,
-    graph_events,
-    percentile,
-    pipeline_records,
-    plan_graph,
-    query_targets,
-)
-from stream_processor.validation import validate
+from lineage.bench.workload import GraphShape, graph_events, plan_graph
+from schemas.validation import validate
 
 pytestmark = pytest.mark.unit
 
 SMALL = GraphShape(datasets=300, jobs=120, runs=360, layers=4)
-
-
-# -- percentiles ---------------------------------------------------------------------------------
-
-
-def test_percentile_interpolates_between_ranks_like_numpy() -> None:
-    values = [15.0, 20.0, 35.0, 40.0, 50.0]
-    assert percentile(values, 0) == 15.0
-    assert percentile(values, 100) == 50.0
-    assert percentile(values, 50) == 35.0
-    assert percentile(values, 40) == pytest.approx(29.0)  # numpy.percentile(values, 40)
-    assert percentile(values, 99) == pytest.approx(49.6)
-
-
-def test_percentile_does_not_depend_on_the_order_of_the_values() -> None:
-    assert percentile([3.0, 1.0, 2.0], 50) == percentile([1.0, 2.0, 3.0], 50) == 2.0
-
-
-def test_percentile_of_one_value_is_that_value() -> None:
-    assert percentile([7.5], 1) == percentile([7.5], 99) == 7.5
-
-
-@pytest.mark.parametrize(("values", "q"), [([], 50), ([1.0], -1), ([1.0], 101)])
-def test_percentile_refuses_what_has_no_answer(values: list[float], q: float) -> None:
-    with pytest.raises(ValueError, match=r"percentile|q must"):
-        percentile(values, q)
-
-
-def test_latency_and_sink_result_summaries() -> None:
-    latency = Latency("upstream", [float(ms) for ms in range(1, 101)], [3] * 100)
-    assert latency.p50 == pytest.approx(50.5)
-    assert latency.p99 == pytest.approx(99.01)
-    assert latency.mean == pytest.approx(50.5)
-    assert latency.mean_rows == 3
-    result = SinkResult(records=40_000, events=8_000, seconds=2.0)
-    assert (result.rate, result.event_rate) == (20_000, 4_000)
-    assert SinkResult(records=1, events=1, seconds=0.0).rate == 0.0
-
-
-# -- the graph's shape ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("shape", [
@@ -150,45 +100,3 @@ def test_another_namespace_gets_other_run_ids() -> None:
            for ns in ("test://a", "test://b")]
     assert len(ids[0]) == SMALL.runs
     assert not ids[0] & ids[1]
-
-
-def test_runs_after_the_first_share_its_content_and_add_four_records_each() -> None:
-    one_round = GraphShape(**{**SMALL.__dict__, "runs": SMALL.jobs})
-    records = {shape.runs: Counter(r["payload"][0] for r in pipeline_records(
-        graph_events(plan_graph(shape)))) for shape in (one_round, SMALL)}
-    more = records[SMALL.runs] - records[one_round.runs]
-    extra_runs = SMALL.runs - one_round.runs
-    # START: Run, JobLineage (lastSeen moves on), RunIO; COMPLETE: Run. Nothing else is new.
-    assert more == {"Run": 2 * extra_runs, "JobLineage": extra_runs, "RunIO": extra_runs}
-    # The first runs carry the schema and column lineage of every output.
-    outputs = sum(len(job.outputs) for job in plan_graph(one_round).jobs)
-    assert records[one_round.runs]["ColumnLineage"] == outputs
-    assert records[one_round.runs]["DatasetVersion"] == outputs
-
-
-# -- query targets -------------------------------------------------------------------------------
-
-
-def test_query_targets_are_deterministic_and_shared_by_the_two_upstream_forms() -> None:
-    plan = plan_graph(SMALL)
-    upstream = query_targets(plan, "upstream", 50)
-    assert upstream == query_targets(plan, "upstream", 50)
-    assert upstream == query_targets(plan, "upstream_bfs", 50)
-    assert upstream == query_targets(plan, "upstream_shortest", 50)
-    written = {plan.datasets[o][0] for o in plan.outputs()}
-    assert {p["name"] for p in upstream} <= written
-
-
-def test_column_targets_name_columns_of_datasets_with_column_lineage() -> None:
-    plan = plan_graph(SMALL)
-    by_name = {name: columns for name, _, columns in plan.datasets}
-    for p in query_targets(plan, "columns", 50):
-        assert p["name"] in column_names(p["dataset"], by_name[p["dataset"]])
-        assert p["dataset"].startswith("mart.")
-
-
-def test_every_query_names_the_parameters_its_targets_give() -> None:
-    plan = plan_graph(SMALL)
-    for name, text in QUERIES.items():
-        for key in query_targets(plan, name, 1)[0]:
-            assert f"${key}" in text
