@@ -586,6 +586,14 @@ def test_the_standard_facets_are_those_of_the_spec_at_their_places() -> None:
     assert sum(map(len, STANDARD_FACETS.values())) == 40
 
 
+def test_each_standard_facets_checker_names_the_schema_it_enforces() -> None:
+    for place, checks in COMPILED_SPEC.standard.items():
+        for key, checker in checks.items():
+            document_id, _, fragment = COMPILED_SPEC.schema_of[checker].partition("#")
+            assert fragment == f"/properties/{key}", place
+            assert document_id.startswith("https://openlineage.io/spec/facets/")
+
+
 # --------------------------------------------------------------------------------------------
 # Repair mode
 # --------------------------------------------------------------------------------------------
