@@ -133,9 +133,13 @@ class Agreement:
     """How the two validators' verdicts on the same facet occurrences compare."""
 
     both_valid: int = 0
+    """Facets both found valid."""
     both_invalid: int = 0
+    """Facets both refused."""
     only_compiler_valid: int = 0
+    """Facets the compiler's checker kept and jsonschema-rs refused."""
     only_rust_valid: int = 0
+    """Facets jsonschema-rs kept and the compiler's checker refused."""
     examples: list[dict[str, Any]] = field(default_factory=list)
     """A few of the disagreements: the schema and the facet (cut to 300 characters)."""
 
