@@ -21,8 +21,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from core.kafka_config import admin_client
 from core.settings import KafkaSettings
+from lineage.bench.workload import encode_events
 from lineage.stack.settings import StackSettings
-from producers.synthetic import encode_events
 from schemas.codec import decode, encode
 from stream_processor.pipeline import process
 from stream_processor.state import Plan
