@@ -21,8 +21,8 @@ cache leaves to the checker), with the whole ``validate()`` for scale. docs/benc
 >>> events = standard_facets(messages)
 >>> [len(facets) for facets in events]
 [1, 1]
->>> agreement(events, rust_validators())
-Agreement(both_valid=1, both_invalid=1, only_compiler_valid=0, only_rust_valid=0, examples=[])
+>>> agreement(events, rust_validators()).counts
+{'both_valid': 1, 'both_invalid': 1, 'only_compiler_valid': 0, 'only_rust_valid': 0}
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -128,41 +127,37 @@ def _compiler_says_valid(check: Check, facet: Any) -> bool:
         return False
 
 
-@dataclass
+_OUTCOMES: dict[tuple[bool, bool], str] = {
+    (True, True): "both_valid",
+    (False, False): "both_invalid",
+    (True, False): "only_compiler_valid",
+    (False, True): "only_rust_valid",
+}
+
+
 class Agreement:
-    """How the two validators' verdicts on the same facet occurrences compare."""
+    """How the two validators' verdicts on the same facet occurrences compare: a count per
+    outcome (both valid, both invalid, only the compiler's checker or only jsonschema-rs finding
+    the facet valid), and a few of the disagreements."""
 
-    both_valid: int = 0
-    """Facets both found valid."""
-    both_invalid: int = 0
-    """Facets both refused."""
-    only_compiler_valid: int = 0
-    """Facets the compiler's checker kept and jsonschema-rs refused."""
-    only_rust_valid: int = 0
-    """Facets jsonschema-rs kept and the compiler's checker refused."""
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    """A few of the disagreements: the schema and the facet (cut to 300 characters)."""
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(_OUTCOMES.values(), 0)
+        self.examples: list[dict[str, Any]] = []
+        """The schema and the facet (cut to 300 characters) of the first 5 disagreements."""
 
-    @property
-    def facets(self) -> int:
-        """Facet occurrences compared."""
-        return self.both_valid + self.both_invalid + self.only_compiler_valid + self.only_rust_valid
-
+    def __repr__(self) -> str:
+        return f"Agreement({self.counts}, {len(self.examples)} examples)"
 
     def add(self, check: Check, facet: Any, ours: bool, theirs: bool) -> None:
         """Count one facet that the compiler judged ``ours`` and jsonschema-rs ``theirs``."""
-        if ours and theirs:
-            self.both_valid += 1
-        elif not ours and not theirs:
-            self.both_invalid += 1
-        else:
-            if ours:
-                self.only_compiler_valid += 1
-            else:
-                self.only_rust_valid += 1
-            if len(self.examples) < 5:
-                self.examples.append({"schema": SPEC.schema_of[check], "compiler_valid": ours,
-                                      "facet": msgspec.json.encode(facet).decode()[:300]})
+        self.counts[_OUTCOMES[ours, theirs]] += 1
+        if ours != theirs and len(self.examples) < 5:
+            self.examples.append({"schema": SPEC.schema_of[check], "compiler_valid": ours,
+                                  "facet": msgspec.json.encode(facet).decode()[:300]})
+
+    def report(self) -> dict[str, Any]:
+        """The counts, the number of facets compared and the examples, JSON-ready."""
+        return {**self.counts, "facets": sum(self.counts.values()), "examples": self.examples}
 
 
 def agreement(events: Sequence[Facets], rust: dict[Check, jsonschema_rs.Validator]) -> Agreement:
@@ -206,8 +201,7 @@ def differential(rust: dict[str, dict[Check, jsonschema_rs.Validator]]) -> dict[
     test = Path(__file__).resolve().parents[2] / "tests/unit/test_validation_differential.py"
     exit_code = pytest.main(["-q", "-p", "no:cacheprovider", str(test)], plugins=[recorder])
     return {"test_exit_code": int(exit_code),
-            **{name: {**asdict(found), "facets": found.facets}
-               for name, found in recorder.found.items()}}
+            **{name: found.report() for name, found in recorder.found.items()}}
 
 
 def _distinct(events: Sequence[Facets]) -> list[Facets]:
@@ -288,9 +282,8 @@ def measure(name: str, messages: Sequence[bytes], repeats: int,
         "input": name, "messages": len(messages), "events": len(events),
         "facets": sum(map(len, events)), "distinct_facets": sum(map(len, distinct)),
         "repeats": repeats,
-        "agreement": {**asdict(found), "facets": found.facets},
-        "agreement_with_project_formats": {**asdict(found_with_formats),
-                                           "facets": found_with_formats.facets},
+        "agreement": found.report(),
+        "agreement_with_project_formats": found_with_formats.report(),
         "cpu_per_message": {variant: _per_event(values, len(messages))
                             for variant, values in seconds.items()},
     }
