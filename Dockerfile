@@ -4,6 +4,7 @@ FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY lineage ./lineage
 COPY producers ./producers
 COPY stream_processor ./stream_processor
