@@ -16,7 +16,7 @@ from lineage.cli import app
 from tests.conftest import REPO
 
 COMPOSE = REPO / "deploy" / "docker-compose.yml"
-PACKAGES = ("lineage", "producers", "stream_processor", "sinks", "schemas")
+PACKAGES = ("core", "lineage", "producers", "stream_processor", "sinks", "schemas")
 
 
 def all_settings_classes() -> list[type[CommonSettings]]:
@@ -89,3 +89,9 @@ def test_no_credential_is_hard_coded_in_compose(compose: dict[str, Any]) -> None
     assert neo4j_auth.startswith("neo4j/${NEO4J_PASSWORD")
     for svc in project_services(compose).values():
         assert svc["environment"]["LINEAGE_NEO4J__PASSWORD"].startswith("${NEO4J_PASSWORD")
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    missing = [p for p in PACKAGES if f"COPY {p} ./{p}" not in dockerfile]
+    assert not missing, f"the Dockerfile does not copy {missing}"
