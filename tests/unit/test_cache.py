@@ -3,19 +3,11 @@ versioning's records per content)."""
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
-from core import cache
 from core.cache import BoundedCache
 
 pytestmark = pytest.mark.unit
-
-
-def test_the_module_docstring_examples_run() -> None:
-    result = doctest.testmod(cache)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_the_cache_stays_within_its_bounds_and_keeps_what_repeats() -> None:

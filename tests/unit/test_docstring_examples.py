@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGES = ("lineage", "stream_processor", "schemas", "producers", "sinks")
+PACKAGES = ("core", "lineage", "stream_processor", "schemas", "producers", "sinks")
 REPO = Path(__file__).resolve().parents[2]
 
 
