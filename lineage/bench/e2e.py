@@ -109,9 +109,13 @@ class RunResult:
 
 
 class PipelineUnderTest:
-    """A processor and a sink on topics and groups of their own, for one run."""
+    """A processor and a sink on topics and groups of their own, for one run.
 
-    def __init__(self, settings: CommonSettings, workdir: Path) -> None:
+    ``code``: run both services from that checkout instead of this one (on the same stack).
+    """
+
+    def __init__(self, settings: CommonSettings, workdir: Path, *,
+                 code: Path | None = None) -> None:
         tag = uuid.uuid4().hex[:8]
         self.kafka = settings.kafka
         self.raw, self.changes = f"bench-e2e-raw-{tag}", f"bench-e2e-changes-{tag}"
@@ -132,6 +136,9 @@ class PipelineUnderTest:
             "LINEAGE_SINK__GROUP_ID": self.sink_group,
             "LINEAGE_SINK__METRICS_PORT": str(self.sink_metrics),
         }
+        if code is not None:  # its packages first; this stack's endpoints and password
+            self.env |= {"PYTHONPATH": str(code.resolve()),
+                         "LINEAGE_STATE_DIR": str(settings.state_dir)}
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
