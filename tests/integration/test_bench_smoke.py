@@ -110,3 +110,18 @@ def test_the_end_to_end_benchmark_and_its_report_run_on_a_tiny_workload(
     assert "| 40 | 400 |" in report
     for png in ("bench-throughput.png", "bench-latency.png"):
         assert (plots / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_graph_dump_of_a_workload_is_the_same_on_every_replay(
+    stack: StackSettings, workload: Path, tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    ok("bench", "dump", str(workload), str(first))
+    out = ok("bench", "dump", str(workload), str(second), "--code", ".")
+    lines = first.read_text().splitlines()
+    invalid = json.loads(workload.with_suffix(".ndjson.manifest.json").read_text())["stats"][
+        "invalid"]
+    assert sum(line.startswith("N ") for line in lines) > 40
+    assert sum(line.startswith("D ") for line in lines) == invalid
+    assert f"{invalid} dead letters" in out
+    assert second.read_text() == first.read_text()
