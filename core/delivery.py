@@ -2,7 +2,9 @@
 
 Contract: :meth:`Delivery.send_all` returns only once Kafka has acknowledged *every* message given
 (``acks=all``, idempotent producer); a message whose delivery failed is sent again every
-``retry_seconds``; none is ever skipped. A caller writes its own progress (the processor's state,
+``retry_seconds``; none is ever skipped. A caller that must not wait forever (a command a person
+runs) gives ``rounds``: after that many, :class:`~core.errors.ServiceUnavailable` says how many
+messages are still unacknowledged. A caller writes its own progress (the processor's state,
 the sink's offsets) only after it returns, which is what makes a crash repeat messages but never
 lose one. It blocks: the processor calls it in a worker thread so that its event loop keeps
 heartbeating meanwhile.
@@ -26,6 +28,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from core.errors import ServiceUnavailable
 from core.kafka_config import producer_config
 from core.settings import KafkaSettings
 
@@ -66,12 +69,18 @@ class Delivery:
             self._producer = Producer(self.config)
         return self._producer
 
-    def send_all(self, messages: Sequence[OutMessage]) -> None:
+    def send_all(self, messages: Sequence[OutMessage], *, rounds: int | None = None) -> None:
         """Send ``messages`` and block until Kafka acknowledged each one (see the module doc)."""
         with self._lock:  # one round at a time: a round's failures are its own
             pending = list(messages)
+            done = 0
             while pending:
                 failed = self._round(pending)
+                done += 1
+                if failed and rounds is not None and done >= rounds:
+                    raise ServiceUnavailable(
+                        f"Kafka did not acknowledge {len(failed)} of {len(messages)} {self.what}: "
+                        f"{failed[0][1]}", hint="nothing was lost; run the same command again")
                 if failed:
                     log.warning("%d of %d %s not acknowledged (%s); retrying in %.1fs",
                                 len(failed), len(pending), self.what, failed[0][1],

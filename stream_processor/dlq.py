@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from core.dead_letters import Letter
-from core.errors import ServiceUnavailable
-from core.kafka_config import consumer_config, producer_config
+from core.delivery import Delivery, OutMessage
+from core.kafka_config import consumer_config
 from core.settings import CommonSettings
 from schemas.validation import validate
 
@@ -92,9 +91,8 @@ class ReplayResult:
 def replay(settings: CommonSettings, letters: list[DeadLetterRecord], *,
            repair: bool) -> ReplayResult:
     """Publish ``letters`` back to the raw topic (see the module docstring)."""
-    producer = Producer(producer_config(settings.kafka))
     published: list[str] = []
-    failures: list[str] = []
+    messages: list[OutMessage] = []
     invalid: list[tuple[str, list[str]]] = []
     for letter in letters:
         value = letter.value
@@ -104,18 +102,9 @@ def replay(settings: CommonSettings, letters: list[DeadLetterRecord], *,
                 invalid.append((letter.ref, [str(r.code) for r in result.reasons]))
                 continue
             value = json.dumps(result.event).encode()
-        producer.produce(settings.kafka.raw_topic, value, key=letter.key,
-                         on_delivery=_recorder(letter.ref, published, failures))
-    producer.flush(60)
-    if failures or len(published) + len(invalid) != len(letters):
-        raise ServiceUnavailable(f"Kafka did not acknowledge the replay of {len(failures)} "
-                                 "dead letters; nothing else was lost, run the replay again")
+        messages.append(OutMessage(settings.kafka.raw_topic, letter.key, value))
+        published.append(letter.ref)
+    # A person waits for this: three rounds, then a clear error instead of waiting forever.
+    Delivery(settings.kafka, retry_seconds=1.0, what="replayed dead letters").send_all(
+        messages, rounds=3)
     return ReplayResult(published, invalid)
-
-
-def _recorder(ref: str, published: list[str],
-              failures: list[str]) -> Callable[[Any, Any], None]:
-    def on_delivery(err: Any, _msg: Any) -> None:
-        (failures if err else published).append(ref)
-
-    return on_delivery
