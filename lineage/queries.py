@@ -47,95 +47,107 @@ MAX_HOPS = 20
 # The statements. Keep each one identical to its block in docs/cypher-cookbook.md.
 # ---------------------------------------------------------------------------------------------
 
-DATASET_UPSTREAM = """\
-MATCH (root:Dataset {namespace: $namespace, name: $name})
-MATCH p = (root)<-[:INPUT_TO|OUTPUT_TO*1..40]-(n)
-WHERE n <> root
-WITH root, n, min(length(p)) AS steps
-WHERE steps <= 2 * $hops
-WITH root, steps, collect(n) AS layer ORDER BY steps
-WITH root, collect(layer) AS layers
-UNWIND range(1, size(layers)) AS steps
-UNWIND layers[steps - 1] AS n
-WITH n, steps, CASE steps WHEN 1 THEN [root] ELSE layers[steps - 2] END AS closer
+def _primary(node: str) -> str:
+    """Cypher for the primary of the dataset ``node`` when it is a SYMLINK_OF alias, else it."""
+    return ("coalesce(head(COLLECT { MATCH (" + node + ")-[:SYMLINK_OF]->(d:Dataset)\n"
+            "                             RETURN d ORDER BY d.namespace, d.name }), "
+            + node + ")")
+
+
+# Every name of a dataset stands for the same dataset (issue #13, case 4): a symlink alias (a
+# SYMLINK_OF start) is resolved to its primary, and the walk starts from the primary and all of
+# its aliases, so lineage recorded under any of them counts.
+_DATASET = f"""\
+MATCH (named:Dataset {{namespace: $namespace, name: $name}})
+WITH {_primary("named")} AS asked
+WITH asked, [asked] + COLLECT {{ MATCH (asked)<-[:SYMLINK_OF]-(a:Dataset) RETURN a }} AS roots
+"""
+
+# A parent job (issue #13, case 5) answers with its own and its child jobs' lineage: the jobs
+# whose runs name it in their parent facet, transitively (CHILD_OF, at most 10 levels).
+_JOB = """\
+MATCH (asked:Job {namespace: $namespace, name: $name})
+MATCH (root:Job)-[:CHILD_OF*0..10]->(asked)
+WITH asked, collect(DISTINCT root) AS roots
+"""
+
+# Upstream walks against the relationships, downstream along them.
+_ARROW = {"upstream": ("<-", "-"), "downstream": ("-", "->")}
+
+# The shortest distance of each node from the nearest root. Grouping by root first keeps the
+# breadth-first VarLengthExpand(Pruning,BFS) of one root (see the cookbook's maximum depths).
+_REACH = """\
+  UNWIND roots AS root
+  MATCH p = (root)<IN>[:INPUT_TO|OUTPUT_TO*1..40]<OUT>(n)
+  WHERE NOT n IN roots
+  WITH root, n, min(length(p)) AS steps
+  WITH n, min(steps) AS steps
+"""
+
+# Which nodes one step closer to the root a node n is linked to; a root that is an alias of
+# the asked dataset is shown as the dataset.
+_LINK = {"upstream": "(n)-[:INPUT_TO|OUTPUT_TO]->(m)",
+         "downstream": "(m)-[:INPUT_TO|OUTPUT_TO]->(n)"}
+
+_TREE = """\
+CALL (roots) {
+<REACH>  WHERE steps <= 2 * $hops
+  WITH steps, collect(n) AS layer ORDER BY steps
+  RETURN collect(layer) AS layers
+}
+UNWIND range(0, size(layers)) AS steps
+UNWIND CASE steps WHEN 0 THEN [c IN roots WHERE c:Job AND c <> asked]
+                  ELSE layers[steps - 1] END AS n
+WITH asked, roots, n, steps,
+     CASE WHEN steps <= 1 THEN roots ELSE layers[steps - 2] END AS closer
 RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name,
-       COLLECT {
-         MATCH (n)-[:INPUT_TO|OUTPUT_TO]->(m) WHERE m IN closer
-         RETURN m {.namespace, .name} AS neighbour ORDER BY m.namespace, m.name
-       } AS via
+       CASE steps
+         WHEN 0 THEN COLLECT { MATCH (n)-[:CHILD_OF]->(m) WHERE m IN closer
+                               RETURN m {.namespace, .name} AS m ORDER BY m.namespace, m.name }
+         ELSE COLLECT { MATCH <LINK> WHERE m IN closer
+                        WITH DISTINCT CASE WHEN m:Dataset AND m IN roots THEN asked ELSE m END AS m
+                        RETURN m {.namespace, .name} AS m ORDER BY m.namespace, m.name }
+       END AS via
 ORDER BY steps, kind, namespace, name
 """
+
+
+def _reach(direction: str) -> str:
+    into, out = _ARROW[direction]
+    return _REACH.replace("<IN>", into).replace("<OUT>", out)
+
+
+def _tree_of(asked: str, direction: str) -> str:
+    """The statement of an upstream/downstream tree (see :data:`DATASET_UPSTREAM`)."""
+    return asked + _TREE.replace("<REACH>", _reach(direction)).replace("<LINK>",
+                                                                        _LINK[direction])
+
+
+DATASET_UPSTREAM = _tree_of(_DATASET, "upstream")
 """Where does this dataset come from? The jobs and datasets up to ``$hops`` hops upstream.
 
 A hop is one job: the jobs that write the dataset and their inputs are one hop away. ``via``
 names the nodes one step closer to the root that each node is directly linked to (the tree).
+A symlink alias stands for its primary, and the lineage of every name of the dataset counts.
 """
 
-DATASET_DOWNSTREAM = """\
-MATCH (root:Dataset {namespace: $namespace, name: $name})
-MATCH p = (root)-[:INPUT_TO|OUTPUT_TO*1..40]->(n)
-WHERE n <> root
-WITH root, n, min(length(p)) AS steps
-WHERE steps <= 2 * $hops
-WITH root, steps, collect(n) AS layer ORDER BY steps
-WITH root, collect(layer) AS layers
-UNWIND range(1, size(layers)) AS steps
-UNWIND layers[steps - 1] AS n
-WITH n, steps, CASE steps WHEN 1 THEN [root] ELSE layers[steps - 2] END AS closer
-RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name,
-       COLLECT {
-         MATCH (m)-[:INPUT_TO|OUTPUT_TO]->(n) WHERE m IN closer
-         RETURN m {.namespace, .name} AS neighbour ORDER BY m.namespace, m.name
-       } AS via
-ORDER BY steps, kind, namespace, name
-"""
+DATASET_DOWNSTREAM = _tree_of(_DATASET, "downstream")
 """What is built from this dataset? The jobs and datasets up to ``$hops`` hops downstream."""
 
-JOB_UPSTREAM = """\
-MATCH (root:Job {namespace: $namespace, name: $name})
-MATCH p = (root)<-[:INPUT_TO|OUTPUT_TO*1..40]-(n)
-WHERE n <> root
-WITH root, n, min(length(p)) AS steps
-WHERE steps <= 2 * $hops
-WITH root, steps, collect(n) AS layer ORDER BY steps
-WITH root, collect(layer) AS layers
-UNWIND range(1, size(layers)) AS steps
-UNWIND layers[steps - 1] AS n
-WITH n, steps, CASE steps WHEN 1 THEN [root] ELSE layers[steps - 2] END AS closer
-RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name,
-       COLLECT {
-         MATCH (n)-[:INPUT_TO|OUTPUT_TO]->(m) WHERE m IN closer
-         RETURN m {.namespace, .name} AS neighbour ORDER BY m.namespace, m.name
-       } AS via
-ORDER BY steps, kind, namespace, name
-"""
-"""What does this job depend on? Its inputs and what made them, up to ``$hops`` hops."""
+JOB_UPSTREAM = _tree_of(_JOB, "upstream")
+"""What does this job depend on? Its inputs and what made them, up to ``$hops`` hops.
 
-JOB_DOWNSTREAM = """\
-MATCH (root:Job {namespace: $namespace, name: $name})
-MATCH p = (root)-[:INPUT_TO|OUTPUT_TO*1..40]->(n)
-WHERE n <> root
-WITH root, n, min(length(p)) AS steps
-WHERE steps <= 2 * $hops
-WITH root, steps, collect(n) AS layer ORDER BY steps
-WITH root, collect(layer) AS layers
-UNWIND range(1, size(layers)) AS steps
-UNWIND layers[steps - 1] AS n
-WITH n, steps, CASE steps WHEN 1 THEN [root] ELSE layers[steps - 2] END AS closer
-RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name,
-       COLLECT {
-         MATCH (m)-[:INPUT_TO|OUTPUT_TO]->(n) WHERE m IN closer
-         RETURN m {.namespace, .name} AS neighbour ORDER BY m.namespace, m.name
-       } AS via
-ORDER BY steps, kind, namespace, name
+For a parent job (a DAG, a Spark application, a dbt run), the lineage of its child jobs: each
+child is a row at hop 0, ``via`` its parent.
 """
-"""What depends on this job? Its outputs and what is built from them, up to ``$hops`` hops."""
 
-DATASET_IMPACT = """\
-MATCH (root:Dataset {namespace: $namespace, name: $name})
-MATCH p = (root)-[:INPUT_TO|OUTPUT_TO*1..40]->(n)
-WHERE n <> root
-WITH n, min(length(p)) AS steps
+JOB_DOWNSTREAM = _tree_of(_JOB, "downstream")
+"""What depends on this job (or its child jobs)? Its outputs and what is built from them."""
+
+DATASET_IMPACT = _DATASET + f"""\
+CALL (roots) {{
+{_reach("downstream")}  RETURN n, steps
+}}
 RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name
 ORDER BY steps, kind, namespace, name
 """
@@ -195,48 +207,109 @@ ORDER BY hops, namespace, dataset, field
 """
 """What does this column feed? Every column built from it, with the transformations."""
 
-AS_OF_UPSTREAM = """\
-MATCH (root:Dataset {namespace: $namespace, name: $name})
-MATCH p = (root)<-[:INPUT_TO|OUTPUT_TO*1..40]-(n)
-WHERE n <> root
-  AND all(r IN relationships(p) WHERE EXISTS {
-        WITH r, CASE type(r) WHEN 'INPUT_TO' THEN endNode(r) ELSE startNode(r) END AS job,
-                CASE type(r) WHEN 'INPUT_TO' THEN startNode(r) ELSE endNode(r) END AS dataset
-        MATCH (job)-[:HAS_VERSION]->(v:JobVersion)-[uses:READS|WRITES]->(dataset)
-        WHERE v.validFrom <= $asOf AND (v.validTo IS NULL OR $asOf < v.validTo)
-          AND (type(uses) = 'READS') = (type(r) = 'INPUT_TO') })
-WITH n, min(length(p)) AS steps
-WHERE steps <= 2 * $hops
+# The column named, under any name of its dataset (issue #13, case 4).
+_COLUMN = f"""\
+MATCH (named:Dataset {{namespace: $namespace, name: $dataset}})
+WITH {_primary("named")} AS asked
+MATCH (asked)<-[:SYMLINK_OF*0..1]-(:Dataset)-[:HAS_FIELD]->(root:Field {{name: $field}})
+WITH collect(root) AS roots
+"""
+
+# Indirect column dependencies (issue #13, case 6): a column is indirect in an answer when no
+# path of direct edges reaches it; a direct edge is a FEEDS whose transformation is DIRECT (or
+# unknown), an AFFECTS (a dataset-level dependency: join, filter, group by, ...) never is.
+_COLUMN_WALK = """\
+CALL (roots) {
+  UNWIND roots AS root
+  MATCH p = <PATH>
+  WHERE NOT n IN roots
+  WITH root, n, min(<HOPS>) AS hops
+  WITH n, min(hops) AS hops
+  WHERE hops <= 20
+  WITH hops, collect(n) AS layer ORDER BY hops
+  RETURN collect(layer) AS layers
+}
+CALL (roots) {
+  UNWIND roots AS root
+  MATCH p = <DIRECT>
+  WHERE all(r IN relationships(p) WHERE split(r.transformation, '/')[0] IN ['DIRECT', 'UNKNOWN'])
+  RETURN collect(DISTINCT n) AS direct
+}
+UNWIND range(1, size(layers)) AS hops
+UNWIND layers[hops - 1] AS n
+WITH n, hops, NOT n IN direct AS indirect,
+     CASE hops WHEN 1 THEN roots ELSE layers[hops - 2] END AS closer
+RETURN hops, n.namespace AS namespace, coalesce(n.dataset, n.name) AS dataset,
+       CASE WHEN n:Field THEN n.name END AS field, indirect,
+       COLLECT {
+         MATCH <EDGE> WHERE m IN closer
+         WITH DISTINCT m, f.transformation AS transformation ORDER BY transformation
+         WITH m, collect(transformation) AS transformations
+         RETURN m {.namespace, .dataset, field: m.name, transformations: transformations} AS e
+         ORDER BY e.namespace, e.dataset, e.field
+       } AS via
+ORDER BY hops, namespace, dataset, field
+"""
+
+COLUMN_UPSTREAM = _COLUMN + _COLUMN_WALK.replace(
+    # Against the flow: a FEEDS into the column, or an AFFECTS into its dataset, reached from
+    # the column through the dataset's HAS_FIELD, which is no hop. So the distance is not the
+    # path's length, and the paths are enumerated (bounded: 40 relationships).
+    "<PATH>", "(root)<-[:FEEDS|AFFECTS|HAS_FIELD*1..40]-(n:Field)").replace(
+    "<HOPS>", "size([r IN relationships(p) WHERE type(r) <> 'HAS_FIELD'])").replace(
+    "<DIRECT>", "(root)<-[:FEEDS*1..20]-(n)").replace(
+    "<EDGE>", "(n)-[f:FEEDS|AFFECTS]->()-[:HAS_FIELD*0..1]->(m)")
+"""Where does this column come from? The columns that feed it and those that join, filter,
+group... its dataset (``indirect``), with the transformations of each edge of the tree."""
+
+COLUMN_DOWNSTREAM = _COLUMN + _COLUMN_WALK.replace(
+    # Along the flow: FEEDS to columns, AFFECTS to a whole dataset (``field`` null), where the
+    # walk ends. Every relationship is a hop: breadth-first.
+    "<PATH>", "(root)-[:FEEDS|AFFECTS*1..20]->(n)").replace("<HOPS>", "length(p)").replace(
+    "<DIRECT>", "(root)-[:FEEDS*1..20]->(n)").replace("<EDGE>", "(m)-[f:FEEDS|AFFECTS]->(n)")
+"""What does this column feed, directly or not? Columns, and datasets it joins or filters
+(``field`` null), each ``indirect`` or not, with the transformations of each edge."""
+
+# As of a time, a flow step is taken only when the job's version valid then reads or writes
+# that dataset (as the step's relationship names it).
+_AS_OF = """\
+CALL (roots) {
+  UNWIND roots AS root
+  MATCH p = (root)<IN>[:INPUT_TO|OUTPUT_TO*1..40]<OUT>(n)
+  WHERE NOT n IN roots
+    AND all(r IN relationships(p) WHERE EXISTS {
+          WITH r, CASE type(r) WHEN 'INPUT_TO' THEN endNode(r) ELSE startNode(r) END AS job,
+                  CASE type(r) WHEN 'INPUT_TO' THEN startNode(r) ELSE endNode(r) END AS dataset
+          MATCH (job)-[:HAS_VERSION]->(v:JobVersion)-[uses:READS|WRITES]->(dataset)
+          WHERE v.validFrom <= $asOf AND (v.validTo IS NULL OR $asOf < v.validTo)
+            AND (type(uses) = 'READS') = (type(r) = 'INPUT_TO') })
+  WITH root, n, min(length(p)) AS steps
+  WITH n, min(steps) AS steps
+  WHERE steps <= 2 * $hops
+  RETURN n, steps
+}
 OPTIONAL MATCH (n)-[:HAS_VERSION]->(v:JobVersion)
 WHERE v.validFrom <= $asOf AND (v.validTo IS NULL OR $asOf < v.validTo)
 RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name,
        v.id AS version, v.validFrom AS validFrom, v.validTo AS validTo, v.sql AS sql
 ORDER BY steps, kind, namespace, name
 """
+
+
+def _as_of(direction: str) -> str:
+    """The statement of the lineage as of ``$asOf`` (see :data:`AS_OF_UPSTREAM`)."""
+    into, out = _ARROW[direction]
+    return _DATASET + _AS_OF.replace("<IN>", into).replace("<OUT>", out)
+
+
+AS_OF_UPSTREAM = _as_of("upstream")
 """Where did this dataset come from at time ``$asOf``? Through the job versions valid then.
 
 Each ``INPUT_TO``/``OUTPUT_TO`` step is taken only when the job's version valid at ``$asOf``
 ``READS``/``WRITES`` that dataset; a job row carries that version.
 """
 
-AS_OF_DOWNSTREAM = """\
-MATCH (root:Dataset {namespace: $namespace, name: $name})
-MATCH p = (root)-[:INPUT_TO|OUTPUT_TO*1..40]->(n)
-WHERE n <> root
-  AND all(r IN relationships(p) WHERE EXISTS {
-        WITH r, CASE type(r) WHEN 'INPUT_TO' THEN endNode(r) ELSE startNode(r) END AS job,
-                CASE type(r) WHEN 'INPUT_TO' THEN startNode(r) ELSE endNode(r) END AS dataset
-        MATCH (job)-[:HAS_VERSION]->(v:JobVersion)-[uses:READS|WRITES]->(dataset)
-        WHERE v.validFrom <= $asOf AND (v.validTo IS NULL OR $asOf < v.validTo)
-          AND (type(uses) = 'READS') = (type(r) = 'INPUT_TO') })
-WITH n, min(length(p)) AS steps
-WHERE steps <= 2 * $hops
-OPTIONAL MATCH (n)-[:HAS_VERSION]->(v:JobVersion)
-WHERE v.validFrom <= $asOf AND (v.validTo IS NULL OR $asOf < v.validTo)
-RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name,
-       v.id AS version, v.validFrom AS validFrom, v.validTo AS validTo, v.sql AS sql
-ORDER BY steps, kind, namespace, name
-"""
+AS_OF_DOWNSTREAM = _as_of("downstream")
 """What was built from this dataset at time ``$asOf``? Through the job versions valid then."""
 
 DATASET_HISTORY = """\
@@ -369,6 +442,17 @@ ORDER BY sourceNamespace, source, targetNamespace, target
 """
 """How do the datasets of a namespace feed each other? Dataset pairs, the jobs hidden."""
 
+DATASET_NAMES = f"""\
+MATCH (named:Dataset {{namespace: $namespace, name: $name}})
+WITH named, {_primary("named")} AS primary
+RETURN primary.namespace AS namespace, primary.name AS name, primary <> named AS alias,
+       COLLECT {{ MATCH (primary)<-[s:SYMLINK_OF]-(a:Dataset)
+                 RETURN a {{.namespace, .name, type: s.type}} AS a
+                 ORDER BY a.namespace, a.name }} AS aliases
+"""
+"""Which dataset does this name mean? Its primary (itself unless it is a symlink alias) and the
+primary's aliases."""
+
 FIND_DATASETS = """\
 MATCH (d:Dataset)
 WHERE d.name IN $names
@@ -400,12 +484,14 @@ RECIPES: dict[str, str] = {
     "JOB_UPSTREAM": JOB_UPSTREAM, "JOB_DOWNSTREAM": JOB_DOWNSTREAM,
     "DATASET_IMPACT": DATASET_IMPACT, "FIELD_IMPACT": FIELD_IMPACT,
     "FIELD_UPSTREAM": FIELD_UPSTREAM, "FIELD_DOWNSTREAM": FIELD_DOWNSTREAM,
+    "COLUMN_UPSTREAM": COLUMN_UPSTREAM, "COLUMN_DOWNSTREAM": COLUMN_DOWNSTREAM,
     "AS_OF_UPSTREAM": AS_OF_UPSTREAM, "AS_OF_DOWNSTREAM": AS_OF_DOWNSTREAM,
     "DATASET_HISTORY": DATASET_HISTORY, "JOB_HISTORY": JOB_HISTORY,
     "DATASET_VERSION_DIFF": DATASET_VERSION_DIFF, "JOB_VERSION_DIFF": JOB_VERSION_DIFF,
     "JOB_RUNS": JOB_RUNS, "FAILED_RUN_OUTPUTS": FAILED_RUN_OUTPUTS,
     "UNREAD_DATASETS": UNREAD_DATASETS, "DATASET_FLOW": DATASET_FLOW,
     "FIND_DATASETS": FIND_DATASETS, "FIND_JOBS": FIND_JOBS, "DATASET_FIELDS": DATASET_FIELDS,
+    "DATASET_NAMES": DATASET_NAMES,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -591,14 +677,26 @@ def lineage_tree(root: tuple[str, str, str], rows: Sequence[Mapping[str, Any]]) 
     """The lines of an upstream/downstream tree from ``root`` = (kind, namespace, name).
 
     ``rows`` are the records of :data:`DATASET_UPSTREAM` and its siblings; a node linked to
-    several nodes closer to the root appears under each of them.
+    several nodes closer to the root appears under each of them. The child jobs of a parent job
+    (hop 0) come first, under their parent.
+
+    >>> print("\\n".join(lineage_tree(("Job", "af", "dag"), [
+    ...     {"hops": 0, "kind": "Job", "namespace": "af", "name": "dag.task",
+    ...      "via": [{"namespace": "af", "name": "dag"}]},
+    ...     {"hops": 1, "kind": "Dataset", "namespace": "pg", "name": "orders",
+    ...      "via": [{"namespace": "af", "name": "dag.task"}]}])))
+    job af:dag
+    └── child job dag.task
+        └── dataset pg:orders
     """
     kind, home, name = root
     children: dict[tuple[str, str, str], list[tuple[Any, str]]] = {}
     for row in rows:
         key = (row["kind"], row["namespace"], row["name"])
-        other = "Dataset" if row["kind"] == "Job" else "Job"
-        label = f"{_kind_label(row['kind'])} {_relative(row['namespace'], row['name'], home)}"
+        child = row["hops"] == 0
+        other = "Job" if child or row["kind"] == "Dataset" else "Dataset"
+        label = (("child " if child else "") + f"{_kind_label(row['kind'])} "
+                 + _relative(row["namespace"], row["name"], home))
         for via in row["via"]:
             children.setdefault((other, via["namespace"], via["name"]), []).append((key, label))
     return _tree(f"{_kind_label(kind)} {display_ref(home, name)}", children, root)
@@ -613,19 +711,56 @@ def field_label(namespace: str, dataset: str, field: str, home: str) -> str:
     return f"{_relative(namespace, dataset, home)}.{display(field)}"
 
 
+def column_label(row: Mapping[str, Any], home: str) -> str:
+    """A column of an answer, or a dataset (``field`` null: a dataset-level dependency), with
+    ``; indirect`` and its transformations when only indirect edges reach it.
+
+    >>> column_label({"namespace": "pg", "dataset": "mart", "field": None, "indirect": True,
+    ...               "via": [{"transformations": ["INDIRECT/JOIN"]}]}, "pg")
+    'dataset mart (INDIRECT/JOIN; indirect)'
+    >>> column_label({"namespace": "pg", "dataset": "mart", "field": "total"}, "pg")
+    'mart.total'
+    """
+    name = (f"dataset {_relative(row['namespace'], row['dataset'], home)}"
+            if row["field"] is None else field_label(row["namespace"], row["dataset"],
+                                                     row["field"], home))
+    if not row.get("indirect"):
+        return name
+    kinds = sorted({t for via in row["via"] for t in via["transformations"]})
+    return f"{name} ({', '.join(kinds)}; indirect)"
+
+
+def column_count(rows: Sequence[Mapping[str, Any]], direction: str) -> str:
+    """The last line of a column answer: columns, datasets (dataset-level) and how many are
+    indirect.
+
+    >>> column_count([{"field": "a"}, {"field": None, "indirect": True}], "downstream")
+    '1 column and 1 dataset downstream, 1 indirect'
+    """
+    datasets = sum(1 for r in rows if r["field"] is None)
+    indirect = sum(1 for r in rows if r.get("indirect"))
+    columns = len(rows) - datasets
+    return (f"{columns} column{'s' if columns != 1 else ''}"
+            + (f" and {datasets} dataset{'s' if datasets != 1 else ''}" if datasets else "")
+            + f" {direction}" + (f", {indirect} indirect" if indirect else ""))
+
+
 def column_tree(root: tuple[str, str, str], rows: Sequence[Mapping[str, Any]],
                 title: str | None = None) -> list[str]:
-    """The lines of a column lineage tree (rows of :data:`FIELD_UPSTREAM`/``_DOWNSTREAM``).
+    """The lines of a column lineage tree (rows of :data:`COLUMN_UPSTREAM` and its siblings).
 
     ``root`` is (namespace, dataset, field); ``title`` replaces its label on the first line.
-    Each column shows the transformations of its edge to the column above it.
+    Each column shows the transformations of its edge to the column above it, and ``indirect``
+    when only indirect edges reach it; a dataset (``field`` null) is a dataset-level dependency.
     """
     home, dataset, field = root
     children: dict[tuple[str, str, str], list[tuple[Any, str]]] = {}
     for row in rows:
         key = (row["namespace"], row["dataset"], row["field"])
+        name = column_label({**row, "indirect": False}, home)
         for via in row["via"]:
-            label = (field_label(*key, home) + " (" + ", ".join(via["transformations"]) + ")")
+            label = (name + " (" + ", ".join(via["transformations"])
+                     + ("; indirect" if row.get("indirect") else "") + ")")
             children.setdefault((via["namespace"], via["dataset"], via["field"]), []).append(
                 (key, label))
     return _tree(title or field_label(home, dataset, field, home), children, root)

@@ -21,6 +21,14 @@ app = typer.Typer(
          "Name a dataset or job as NS:NAME (split at a colon, the last one first; the split "
          "that exists is used), or as --namespace NS NAME (the name taken as it is: use it when "
          "a name holds a colon). A bare NAME works when exactly one namespace has it.\n\n"
+         "Any name of a dataset will do: a symlink alias (e.g. the catalog name Spark reports "
+         "for a table) means its primary dataset, which the answer names (\"resolved alias X to "
+         "Y\"; \"resolved\" in --json), and lineage recorded under any of its names counts. A "
+         "parent job (an Airflow DAG, a Spark application, a dbt run) answers with the lineage "
+         "of its child jobs, which it lists.\n\n"
+         "Column questions include indirect dependencies (a column that joins, filters, groups, "
+         "sorts... a dataset), marked as indirect; --direct-only follows column-to-column "
+         "edges (FEEDS) only.\n\n"
          "Each subcommand runs recipes of docs/cypher-cookbook.md, with every value passed as "
          "a query parameter.",
     no_args_is_help=True)
@@ -30,9 +38,16 @@ Ref = Annotated[str, typer.Argument(
                             "--namespace")]
 Namespace = Annotated[str | None, typer.Option(
     "--namespace", "-n", help="the namespace; NS:NAME is then read as a NAME, as it is")]
-JobFlag = Annotated[bool, typer.Option("--job", help="name a job instead of a dataset")]
+JobFlag = Annotated[bool, typer.Option(
+    "--job", help="name a job instead of a dataset (a parent job: the lineage of its children)")]
 Hops = Annotated[int, typer.Option(min=1, max=MAX_HOPS, help=f"how many jobs away, 1-{MAX_HOPS}")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+DirectOnly = Annotated[bool, typer.Option(
+    "--direct-only", help="only column-to-column lineage (FEEDS): leave out the indirect "
+                          "dependencies (join, filter, group by, sort, window, conditional)")]
+
+#: How a dataset name was resolved: None, or the alias asked and the primary it means.
+Resolved = dict[str, dict[str, str]] | None
 
 
 def _graph() -> Graph:
@@ -66,6 +81,19 @@ def _resolve(graph: Graph, kind: str, ref: str, namespace: str | None) -> tuple[
         raise
 
 
+def _dataset(graph: Graph, ref: str, namespace: str | None) -> tuple[str, str, Resolved]:
+    """The primary (namespace, name) of the dataset ``ref`` names, and how it was resolved."""
+    from lineage import queries
+
+    ns, name = _resolve(graph, "dataset", ref, namespace)
+    [names] = graph.read(queries.DATASET_NAMES, namespace=ns, name=name)
+    if not names["alias"]:
+        return ns, name, None
+    return names["namespace"], names["name"], {
+        "asked": {"namespace": ns, "name": name},
+        "primary": {"namespace": names["namespace"], "name": names["name"]}}
+
+
 def _check_field(graph: Graph, namespace: str, name: str, field: str) -> None:
     from lineage import queries
 
@@ -81,22 +109,33 @@ def _check_field(graph: Graph, namespace: str, name: str, field: str) -> None:
 
 
 def _emit(as_json: bool, question: str, recipes: list[str], parameters: dict[str, Any],
-          rows: list[dict[str, Any]], text: Callable[[], list[str]]) -> None:
-    from lineage.queries import plain
+          rows: list[dict[str, Any]], text: Callable[[], list[str]],
+          resolved: Resolved = None) -> None:
+    from lineage.queries import display_ref, plain
 
     if as_json:
         typer.echo(json.dumps({"question": question, "recipes": recipes,
-                               "parameters": plain(parameters), "rows": plain(rows)},
+                               "parameters": plain(parameters), "resolved": resolved,
+                               "rows": plain(rows)},
                               ensure_ascii=False, indent=2))
     else:
-        typer.echo("\n".join(text()))
+        # Say which dataset an alias meant: the answer is about that one.
+        said = [] if resolved is None else [
+            f"resolved alias {display_ref(**resolved['asked'])} to "
+            f"{display_ref(**resolved['primary'])}"]
+        typer.echo("\n".join([*said, *text()]))
+
+
+def _plural(count: int, what: str) -> str:
+    return f"{count} {what}{'s' if count != 1 else ''}"
 
 
 def _count(rows: list[dict[str, Any]]) -> str:
-    jobs = sum(1 for r in rows if r["kind"] == "Job")
-    datasets = len(rows) - jobs
-    return (f"{jobs} job{'s' if jobs != 1 else ''} and "
-            f"{datasets} dataset{'s' if datasets != 1 else ''}")
+    """``N jobs and M datasets``, after ``K child jobs, `` when a parent job has children."""
+    children = sum(1 for r in rows if r["hops"] == 0)
+    jobs = sum(1 for r in rows if r["kind"] == "Job") - children
+    return ((f"{_plural(children, 'child job')}, " if children else "")
+            + f"{_plural(jobs, 'job')} and {_plural(len(rows) - children - jobs, 'dataset')}")
 
 
 def _lineage(direction: str, ref: str, namespace: str | None, job: bool, hops: int,
@@ -106,15 +145,18 @@ def _lineage(direction: str, ref: str, namespace: str | None, job: bool, hops: i
     kind = "job" if job else "dataset"
     recipe = f"{kind.upper()}_{direction.upper()}"
     with _graph() as graph:
-        ns, name = _resolve(graph, kind, ref, namespace)
+        if job:
+            (ns, name), resolved = _resolve(graph, kind, ref, namespace), None
+        else:
+            ns, name, resolved = _dataset(graph, ref, namespace)
         parameters = {"namespace": ns, "name": name, "hops": hops}
         rows = graph.read(queries.RECIPES[recipe], **parameters)
 
     def text() -> list[str]:
         lines = queries.lineage_tree(("Job" if job else "Dataset", ns, name), rows)
-        return [*lines, f"{_count(rows)} {direction} within {hops} hop{'s' if hops != 1 else ''}"]
+        return [*lines, f"{_count(rows)} {direction} within {_plural(hops, 'hop')}"]
 
-    _emit(as_json, direction, [recipe], parameters, rows, text)
+    _emit(as_json, direction, [recipe], parameters, rows, text, resolved)
 
 
 @app.command("upstream")
@@ -122,6 +164,9 @@ def _lineage(direction: str, ref: str, namespace: str | None, job: bool, hops: i
 def query_upstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
                    hops: Hops = 3, as_json: Json = False) -> None:
     """Where a dataset (or job) comes from, as a tree: the jobs and datasets upstream.
+
+    For a parent job (--job of a DAG, a Spark application, a dbt run) the tree starts with its
+    child jobs and shows what they depend on.
 
     Example: ``lineage query upstream 'postgres://db:5432:mart.revenue' --hops 2``
     """
@@ -133,6 +178,8 @@ def query_upstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
 def query_downstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
                      hops: Hops = 3, as_json: Json = False) -> None:
     """What is built from a dataset (or job), as a tree: the jobs and datasets downstream.
+
+    For a parent job the tree starts with its child jobs and shows what depends on them.
 
     Example: ``lineage query downstream --job 'airflow:etl.load_orders'``
     """
@@ -146,22 +193,26 @@ def query_impact(
     namespace: Namespace = None,
     field: Annotated[str | None, typer.Option(
         "--field", "-f", help="a column of the dataset: its impact through column lineage")] = None,
+    direct_only: DirectOnly = False,
     as_json: Json = False,
 ) -> None:
     """What breaks if a dataset (or one of its columns) changes: everything downstream, by hop.
+
+    A column's impact includes the datasets it joins, filters, groups... (indirect, with the
+    transformation); --direct-only leaves them out.
 
     Example: ``lineage query impact 'postgres://db:5432:raw.orders' --field amount``
     """
     from lineage import queries
 
     with _graph() as graph:
-        ns, name = _resolve(graph, "dataset", ref, namespace)
+        ns, name, resolved = _dataset(graph, ref, namespace)
         if field is None:
             recipe, parameters = "DATASET_IMPACT", {"namespace": ns, "name": name}
         else:
             _check_field(graph, ns, name, field)
-            recipe, parameters = "FIELD_IMPACT", {"namespace": ns, "dataset": name,
-                                                  "field": field}
+            recipe = "FIELD_IMPACT" if direct_only else "COLUMN_DOWNSTREAM"
+            parameters = {"namespace": ns, "dataset": name, "field": field}
         rows = graph.read(queries.RECIPES[recipe], **parameters)
 
     def text() -> list[str]:
@@ -173,11 +224,10 @@ def query_impact(
                    else queries.display_ref(r["namespace"], r["name"]))))
             return [*lines, f"{_count(rows)} downstream"]
         title = f"impact of column {queries.field_label(ns, name, field, '')}"
-        lines = queries.by_hops(title, rows, lambda r: queries.field_label(
-            r["namespace"], r["dataset"], r["field"], ns))
-        return [*lines, f"{len(rows)} column{'s' if len(rows) != 1 else ''} downstream"]
+        lines = queries.by_hops(title, rows, lambda r: queries.column_label(r, ns))
+        return [*lines, queries.column_count(rows, "downstream")]
 
-    _emit(as_json, "impact", [recipe], parameters, rows, text)
+    _emit(as_json, "impact", [recipe], parameters, rows, text, resolved)
 
 
 @app.command("columns")
@@ -186,20 +236,27 @@ def query_columns(
     ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the dataset")],
     field: Annotated[str, typer.Option("--field", "-f", help="the column")],
     namespace: Namespace = None,
+    direct_only: DirectOnly = False,
     as_json: Json = False,
 ) -> None:
     """Column lineage of one column: where it comes from and what it feeds, as two trees.
+
+    Upstream includes the columns that join, filter, group... its dataset, downstream the
+    datasets it joins, filters... (indirect, with the transformation); --direct-only leaves
+    them out.
 
     Example: ``lineage query columns 'postgres://db:5432:mart.revenue' --field total``
     """
     from lineage import queries
 
+    recipes = (["FIELD_UPSTREAM", "FIELD_DOWNSTREAM"] if direct_only
+               else ["COLUMN_UPSTREAM", "COLUMN_DOWNSTREAM"])
     with _graph() as graph:
-        ns, name = _resolve(graph, "dataset", ref, namespace)
+        ns, name, resolved = _dataset(graph, ref, namespace)
         _check_field(graph, ns, name, field)
         parameters = {"namespace": ns, "dataset": name, "field": field}
-        upstream = graph.read(queries.FIELD_UPSTREAM, **parameters)
-        downstream = graph.read(queries.FIELD_DOWNSTREAM, **parameters)
+        upstream, downstream = (graph.read(queries.RECIPES[recipe], **parameters)
+                                for recipe in recipes)
     rows = ([{"direction": "upstream", **r} for r in upstream]
             + [{"direction": "downstream", **r} for r in downstream])
 
@@ -211,7 +268,7 @@ def query_columns(
             lines += tree if part else [title, "    (none)"]
         return lines
 
-    _emit(as_json, "columns", ["FIELD_UPSTREAM", "FIELD_DOWNSTREAM"], parameters, rows, text)
+    _emit(as_json, "columns", recipes, parameters, rows, text, resolved)
 
 
 @app.command("history")
@@ -227,7 +284,10 @@ def query_history(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
     kind = "job" if job else "dataset"
     recipe = "JOB_HISTORY" if job else "DATASET_HISTORY"
     with _graph() as graph:
-        ns, name = _resolve(graph, kind, ref, namespace)
+        if job:
+            (ns, name), resolved = _resolve(graph, kind, ref, namespace), None
+        else:
+            ns, name, resolved = _dataset(graph, ref, namespace)
         parameters = {"namespace": ns, "name": name}
         rows = graph.read(queries.RECIPES[recipe], **parameters)
 
@@ -250,7 +310,7 @@ def query_history(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
                   r["removed"], r["retyped"]] for r in rows])
         return [title, *table]
 
-    _emit(as_json, "history", [recipe], parameters, rows, text)
+    _emit(as_json, "history", [recipe], parameters, rows, text, resolved)
 
 
 @app.command("diff")
@@ -324,7 +384,7 @@ def query_as_of(
     recipe = "AS_OF_DOWNSTREAM" if downstream else "AS_OF_UPSTREAM"
     as_of = queries.parse_time(at)
     with _graph() as graph:
-        ns, name = _resolve(graph, "dataset", ref, namespace)
+        ns, name, resolved = _dataset(graph, ref, namespace)
         parameters = {"namespace": ns, "name": name, "asOf": as_of, "hops": hops}
         rows = graph.read(queries.RECIPES[recipe], **parameters)
 
@@ -338,7 +398,7 @@ def query_as_of(
               queries.relative([r], ns)[0], r["version"], r["validFrom"], r["validTo"]]
              for r in rows])] if rows else [title]
 
-    _emit(as_json, "as-of", [recipe], parameters, rows, text)
+    _emit(as_json, "as-of", [recipe], parameters, rows, text, resolved)
 
 
 @app.command("runs")

@@ -513,9 +513,237 @@ def housekeeping_cases(k: Known) -> dict[str, list[Case]]:
     }
 
 
+def names_parents_columns_cases(k: Known) -> dict[str, list[Case]]:
+    """Issue #13, cases 4-6 on the known graph: the alias ``warehouse.orders`` of raw.orders,
+    the parent job ``daily`` of day 1's jobs, column lineage with its ``indirect`` flags."""
+    ns = k.ns
+    orders_aliases = [{"namespace": ns, "name": "warehouse.orders", "type": "TABLE"}]
+    children = [node(k, 0, "Job", job, "daily") for job in (
+        "build_revenue", "dedupe_customers", "publish_dashboard", "stage_orders")]
+    direct = [{**row, "indirect": False} for rows in (
+        lineage_cases(k)["FIELD_UPSTREAM"][0][1], lineage_cases(k)["FIELD_DOWNSTREAM"][0][1])
+        for row in rows]
+    return {
+        "DATASET_NAMES": [
+            ({"namespace": ns, "name": "warehouse.orders"}, [
+                {"namespace": ns, "name": "raw.orders", "alias": True,
+                 "aliases": orders_aliases}]),
+            ({"namespace": ns, "name": "raw.orders"}, [
+                {"namespace": ns, "name": "raw.orders", "alias": False,
+                 "aliases": orders_aliases}]),
+            ({"namespace": ns, "name": "mart.revenue"}, [
+                {"namespace": ns, "name": "mart.revenue", "alias": False, "aliases": []}]),
+        ],
+        # The alias answers as raw.orders does (compare DATASET_DOWNSTREAM above).
+        "DATASET_DOWNSTREAM": [
+            ({"namespace": ns, "name": "warehouse.orders", "hops": 1}, [
+                node(k, 1, "Job", "stage_orders", "raw.orders"),
+                node(k, 1, "Dataset", "staging.orders", "stage_orders")]),
+        ],
+        # daily only ran its children: they answer for it, listed at hop 0.
+        "JOB_DOWNSTREAM": [
+            ({"namespace": ns, "name": "daily", "hops": 1}, [
+                *children,
+                node(k, 1, "Dataset", "mart.revenue", "build_revenue"),
+                node(k, 1, "Dataset", "raw.customers", "dedupe_customers"),
+                node(k, 1, "Dataset", "report.dashboard", "publish_dashboard"),
+                node(k, 1, "Dataset", "staging.orders", "stage_orders")]),
+        ],
+        "JOB_UPSTREAM": [
+            ({"namespace": ns, "name": "daily", "hops": 1}, [
+                *children,
+                node(k, 1, "Dataset", "mart.revenue", "publish_dashboard"),
+                node(k, 1, "Dataset", "raw.customers", "build_revenue", "dedupe_customers"),
+                node(k, 1, "Dataset", "raw.orders", "stage_orders"),
+                node(k, 1, "Dataset", "raw.regions", "stage_orders"),
+                node(k, 1, "Dataset", "staging.orders", "build_revenue")]),
+        ],
+        # The known graph's column lineage is all direct: the FEEDS answers, none indirect.
+        "COLUMN_UPSTREAM": [
+            ({"namespace": ns, "dataset": "report.dashboard", "field": "total"}, direct[:3]),
+            ({"namespace": ns, "dataset": "raw.orders", "field": "amount"}, []),
+        ],
+        "COLUMN_DOWNSTREAM": [
+            ({"namespace": ns, "dataset": "raw.orders", "field": "amount"}, direct[3:]),
+            ({"namespace": ns, "dataset": "warehouse.orders", "field": "amount"}, direct[3:]),
+        ],
+    }
+
+
 CASES: list[Callable[[Known], dict[str, list[Case]]]] = [
-    lineage_cases, as_of_cases, history_cases, runs_cases, housekeeping_cases]
+    lineage_cases, as_of_cases, history_cases, runs_cases, housekeeping_cases,
+    names_parents_columns_cases]
 
 
 def cases_of(k: Known) -> dict[str, list[Case]]:
-    return {name: cases for make in CASES for name, cases in make(k).items()}
+    """Every recipe's cases, from every function of :data:`CASES`."""
+    cases: dict[str, list[Case]] = {}
+    for make in CASES:
+        for name, more in make(k).items():
+            cases.setdefault(name, []).extend(more)
+    return cases
+
+
+# --- a Spark application and an Airflow DAG: names, parents and indirect columns (issue #13) ---
+
+DATASET_EVENT_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent"
+
+
+def facet(spec: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A facet of the standard spec ``spec`` (e.g. ``1-0-1/SymlinksDatasetFacet.json#/...``)."""
+    return {"_producer": PRODUCER, "_schemaURL": f"https://openlineage.io/spec/facets/{spec}",
+            **body}
+
+
+@dataclass
+class SparkAndAirflow:
+    """Events as Spark 3.5's OpenLineage listener and Airflow's provider send them, with the
+    names under ``/tmp/{uid}`` and namespaces holding ``uid`` (so a test can remove them).
+
+    ::
+
+        orders.csv ─> insert_totals (Spark) ─> mart.db/customer_totals ─(as hive://..:mart.
+        customers.csv ─┐                        customer_totals)─> publish_totals (Airflow)
+        orders.csv ────┴─> join_big_orders (Spark) ─> mart.db/big_orders   ─> totals_report
+
+    - ``mart.db/customer_totals`` is the primary name (the file); Spark lists the catalog name
+      ``file:/tmp/{uid}/warehouse:mart.customer_totals`` as a symlink, a DatasetEvent (as a Hive
+      metastore hook sends) lists ``hive://{uid}-metastore:mart.customer_totals``, and the
+      Airflow task reads the table by that Hive name.
+    - Both Spark jobs are children of the application job ``customer_totals_app`` (the parent
+      run facet); the Airflow task is a child of the DAG ``reporting``.
+    - ``orders.csv.cust_id`` feeds no column: it filters ``customer_totals`` and joins
+      ``big_orders`` (dataset-level column lineage, AFFECTS edges).
+    """
+
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    runs: dict[str, str] = field(default_factory=lambda: {
+        name: str(uuid.uuid4()) for name in ("app", "totals", "big", "dag", "publish")})
+
+    @property
+    def root(self) -> str:
+        return f"/tmp/{self.uid}"
+
+    @property
+    def spark(self) -> str:
+        return f"spark-{self.uid}"
+
+    @property
+    def airflow(self) -> str:
+        return f"airflow-{self.uid}"
+
+    @property
+    def warehouse(self) -> str:
+        """The namespace of Spark's catalog names (the warehouse location)."""
+        return f"file:{self.root}/warehouse"
+
+    @property
+    def hive(self) -> str:
+        return f"hive://{self.uid}-metastore:9083"
+
+    @property
+    def postgres(self) -> str:
+        return f"postgres://{self.uid}-db:5432"
+
+    def path(self, name: str) -> str:
+        """A file name under the root: ``path("data/orders.csv")``."""
+        return f"{self.root}/{name}"
+
+    def file(self, name: str, **facets: Any) -> dict[str, Any]:
+        return {"namespace": "file", "name": self.path(name), **({"facets": facets}
+                                                                  if facets else {})}
+
+    def namespaces(self) -> list[str]:
+        """Every namespace of the events but ``file`` (shared: see :meth:`file_prefix`)."""
+        return [self.spark, self.airflow, self.warehouse, self.hive, self.postgres]
+
+    def file_prefix(self) -> str:
+        """The start of every ``file`` dataset name of the events."""
+        return f"{self.root}/"
+
+    def schema(self, columns: list[tuple[str, str]]) -> dict[str, Any]:
+        return facet("1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                     {"fields": [{"name": n, "type": t} for n, t in columns]})
+
+    def symlink(self, namespace: str, name: str) -> dict[str, Any]:
+        return facet("1-0-1/SymlinksDatasetFacet.json#/$defs/SymlinksDatasetFacet",
+                     {"identifiers": [{"namespace": namespace, "name": name, "type": "TABLE"}]})
+
+    def lineage(self, fields: dict[str, list[tuple[str, str, str]]],
+                dataset: list[tuple[str, str, str]]) -> dict[str, Any]:
+        """Column lineage: ``{column: [(file, column, "TYPE/SUBTYPE")]}`` and dataset-level
+        ``[(file, column, "TYPE/SUBTYPE")]`` (the inputs are files of the root)."""
+        def entry(name: str, column: str, kind: str) -> dict[str, Any]:
+            kind_type, subtype = kind.split("/")
+            return {"namespace": "file", "name": self.path(name), "field": column,
+                    "transformations": [{"type": kind_type, "subtype": subtype}]}
+
+        return facet("1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
+                     {"fields": {target: {"inputFields": [entry(*s) for s in sources]}
+                                 for target, sources in fields.items()},
+                      "dataset": [entry(*s) for s in dataset]})
+
+    def event(self, kind: str, time: str, namespace: str, job: str, run: str,
+              parent: tuple[str, str, str] | None = None,
+              inputs: list[dict[str, Any]] | None = None,
+              outputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A run event; ``parent`` is (run key, job namespace, job name)."""
+        run_facets = {} if parent is None else {"parent": facet(
+            "1-1-0/ParentRunFacet.json#/$defs/ParentRunFacet",
+            {"run": {"runId": self.runs[parent[0]]},
+             "job": {"namespace": parent[1], "name": parent[2]}})}
+        return {"eventType": kind, "eventTime": time, "producer": PRODUCER,
+                "schemaURL": RUN_SCHEMA_URL,
+                "run": {"runId": self.runs[run], "facets": run_facets},
+                "job": {"namespace": namespace, "name": job, "facets": {}},
+                "inputs": inputs or [], "outputs": outputs or []}
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event, in time order."""
+        app = ("app", self.spark, "customer_totals_app")
+        dag = ("dag", self.airflow, "reporting")
+        orders = self.file("data/orders.csv", schema=self.schema(
+            [("order_id", "bigint"), ("cust_id", "bigint"), ("amount", "double")]))
+        customers = self.file("data/customers.csv")
+        totals = self.file(
+            "warehouse/mart.db/customer_totals",
+            symlinks=self.symlink(self.warehouse, "mart.customer_totals"),
+            schema=self.schema([("total", "double")]),
+            columnLineage=self.lineage({"total": [("data/orders.csv", "amount",
+                                                   "DIRECT/AGGREGATION")]},
+                                       [("data/orders.csv", "cust_id", "INDIRECT/FILTER")]))
+        big = self.file(
+            "warehouse/mart.db/big_orders", schema=self.schema([("order_id", "bigint")]),
+            columnLineage=self.lineage(
+                {"order_id": [("data/orders.csv", "order_id", "DIRECT/IDENTITY")]},
+                [("data/orders.csv", "cust_id", "INDIRECT/JOIN"),
+                 ("data/customers.csv", "id", "INDIRECT/JOIN")]))
+        hive_totals = {"namespace": self.hive, "name": "mart.customer_totals"}
+        report = {"namespace": self.postgres, "name": "public.totals_report"}
+        spark = self.spark
+        return [
+            self.event("START", "2024-05-01T08:00:00Z", spark, "customer_totals_app", "app"),
+            self.event("START", "2024-05-01T08:00:10Z", spark,
+                       "customer_totals_app.insert_totals", "totals", app, [orders],
+                       [self.file("warehouse/mart.db/customer_totals")]),
+            self.event("COMPLETE", "2024-05-01T08:01:00Z", spark,
+                       "customer_totals_app.insert_totals", "totals", app, [orders], [totals]),
+            self.event("START", "2024-05-01T08:01:10Z", spark,
+                       "customer_totals_app.join_big_orders", "big", app,
+                       [orders, customers], [self.file("warehouse/mart.db/big_orders")]),
+            self.event("COMPLETE", "2024-05-01T08:02:00Z", spark,
+                       "customer_totals_app.join_big_orders", "big", app, [orders, customers],
+                       [big]),
+            self.event("COMPLETE", "2024-05-01T08:02:05Z", spark, "customer_totals_app", "app"),
+            # The metastore's own name for the table, as a DatasetEvent.
+            {"eventTime": "2024-05-01T08:03:00Z", "producer": PRODUCER,
+             "schemaURL": DATASET_EVENT_SCHEMA_URL,
+             "dataset": self.file("warehouse/mart.db/customer_totals",
+                                  symlinks=self.symlink(self.hive, "mart.customer_totals"))},
+            self.event("START", "2024-05-01T09:00:00Z", self.airflow, "reporting", "dag"),
+            self.event("START", "2024-05-01T09:00:05Z", self.airflow, "reporting.publish_totals",
+                       "publish", dag, [hive_totals], [report]),
+            self.event("COMPLETE", "2024-05-01T09:01:00Z", self.airflow,
+                       "reporting.publish_totals", "publish", dag, [hive_totals], [report]),
+            self.event("COMPLETE", "2024-05-01T09:01:05Z", self.airflow, "reporting", "dag"),
+        ]

@@ -114,6 +114,38 @@ job {known.ns}:stage_orders
 """
 
 
+def test_downstream_of_a_parent_job_starts_with_its_children(known: Known) -> None:
+    assert query("downstream", "--job", f"{known.ns}:daily", "--hops", "1") == f"""\
+job {known.ns}:daily
+├── child job build_revenue
+│   └── dataset mart.revenue
+├── child job dedupe_customers
+│   └── dataset raw.customers
+├── child job publish_dashboard
+│   └── dataset report.dashboard
+└── child job stage_orders
+    └── dataset staging.orders
+4 child jobs, 0 jobs and 4 datasets downstream within 1 hop
+"""
+
+
+def test_an_alias_answers_for_its_dataset_and_says_which_one(known: Known) -> None:
+    assert query("downstream", f"{known.ns}:warehouse.orders", "--hops", "1") == f"""\
+resolved alias {known.ns}:warehouse.orders to {known.ns}:raw.orders
+dataset {known.ns}:raw.orders
+├── job "jöb \\"q\\" {{x}}`\\n's"
+│   ├── dataset odd:name
+│   └── dataset "we'ird `na{{me}}\\nü"
+└── job stage_orders
+    └── dataset staging.orders
+2 jobs and 3 datasets downstream within 1 hop
+"""
+    output = query_json("history", f"{known.ns}:warehouse.orders")
+    assert (output["parameters"], output["resolved"]) == (
+        {"namespace": known.ns, "name": "raw.orders"},
+        {"asked": known.ref("warehouse.orders"), "primary": known.ref("raw.orders")})
+
+
 def test_impact_lists_everything_downstream_by_hop(known: Known) -> None:
     assert query("impact", f"{known.ns}:raw.customers") == f"""\
 impact of dataset {known.ns}:raw.customers
@@ -269,8 +301,12 @@ run                                   state     started               ended     
     (["downstream", "--job", "{ns}:stage_orders", "--hops", "1"], "JOB_DOWNSTREAM",
      {"name": "stage_orders", "hops": 1}),
     (["impact", "{ns}:raw.customers"], "DATASET_IMPACT", {"name": "raw.customers"}),
-    (["impact", "{ns}:raw.orders", "--field", "amount"], "FIELD_IMPACT",
+    (["impact", "{ns}:raw.orders", "--field", "amount"], "COLUMN_DOWNSTREAM",
      {"dataset": "raw.orders", "field": "amount"}),
+    (["impact", "{ns}:raw.orders", "--field", "amount", "--direct-only"], "FIELD_IMPACT",
+     {"dataset": "raw.orders", "field": "amount"}),
+    (["upstream", "--job", "{ns}:daily", "--hops", "1"], "JOB_UPSTREAM",
+     {"name": "daily", "hops": 1}),
     (["history", "{ns}:staging.orders"], "DATASET_HISTORY", {"name": "staging.orders"}),
     (["history", "--job", "{ns}:stage_orders"], "JOB_HISTORY", {"name": "stage_orders"}),
     (["runs", "{ns}:build_revenue", "--limit", "1"], "JOB_RUNS",
@@ -281,7 +317,7 @@ def test_json_output_holds_the_recipes_rows_and_parameters(
     output = query_json(*[a.format(ns=known.ns) for a in argv])
     full = {"namespace": known.ns, **parameters}
     assert output == {"question": argv[0], "recipes": [recipe], "parameters": full,
-                      "rows": answer(known, recipe, **full)}
+                      "resolved": None, "rows": answer(known, recipe, **full)}
 
 
 def test_json_of_as_of_has_the_time_in_utc_and_the_rows_of_the_recipe(known: Known) -> None:
@@ -290,17 +326,17 @@ def test_json_of_as_of_has_the_time_in_utc_and_the_rows_of_the_recipe(known: Kno
     parameters = {"namespace": known.ns, "name": "staging.orders",
                   "asOf": at("2024-03-02T01:00:00Z"), "hops": 1}
     assert output == {"question": "as-of", "recipes": ["AS_OF_UPSTREAM"],
-                      "parameters": plain(parameters),
+                      "parameters": plain(parameters), "resolved": None,
                       "rows": answer(known, "AS_OF_UPSTREAM", **parameters)}
 
 
 def test_json_of_columns_tags_each_row_with_its_direction(known: Known) -> None:
     output = query_json("columns", f"{known.ns}:report.dashboard", "--field", "total")
     parameters = {"namespace": known.ns, "dataset": "report.dashboard", "field": "total"}
-    assert output["recipes"] == ["FIELD_UPSTREAM", "FIELD_DOWNSTREAM"]
+    assert output["recipes"] == ["COLUMN_UPSTREAM", "COLUMN_DOWNSTREAM"]
     assert output["parameters"] == parameters
     assert output["rows"] == [{"direction": "upstream", **row}
-                              for row in answer(known, "FIELD_UPSTREAM", **parameters)]
+                              for row in answer(known, "COLUMN_UPSTREAM", **parameters)]
 
 
 def test_json_of_a_diff_is_the_diff_recipes_row(known: Known) -> None:
@@ -310,7 +346,7 @@ def test_json_of_a_diff_is_the_diff_recipes_row(known: Known) -> None:
         parameters = {"from": v[a], "to": v[b]}
         assert query_json("diff", v[a], v[b]) == {
             "question": "diff", "recipes": [recipe], "parameters": parameters,
-            "rows": answer(known, recipe, **parameters)}
+            "resolved": None, "rows": answer(known, recipe, **parameters)}
 
 
 # --- names that need care -----------------------------------------------------------------------
@@ -411,5 +447,6 @@ def test_query_help_lists_the_subcommands_and_how_to_name_a_dataset() -> None:
     proc = run_cli("query", "--help")
     assert proc.returncode == 0
     for word in ("upstream", "downstream", "impact", "columns", "history", "diff", "as-of",
-                 "runs", "NS:NAME", "--namespace NS NAME"):
+                 "runs", "NS:NAME", "--namespace NS NAME", "symlink alias", "parent job",
+                 "indirect", "--direct-only"):
         assert word in proc.stdout, word

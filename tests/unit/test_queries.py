@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from neo4j.time import DateTime, Duration
@@ -31,13 +31,16 @@ def test_every_statement_of_the_cli_is_textually_its_cookbook_block() -> None:
 
 
 def test_the_recipe_registry_holds_every_statement_constant_of_the_module() -> None:
+    # The private fragments (_DATASET, _REACH, ...) are parts of statements, not statements.
     constants = {name for name, value in vars(queries).items()
-                 if name.isupper() and isinstance(value, str) and "MATCH" in value}
+                 if name.isupper() and not name.startswith("_") and isinstance(value, str)
+                 and "MATCH" in value}
     assert constants == set(queries.RECIPES)
 
 
 def test_recipes_hold_no_literal_values_but_the_graph_models_constants() -> None:
-    allowed = {"'FAIL'", "'COMPLETE'", "'INPUT_TO'", "'READS'", "''"}
+    allowed = {"'FAIL'", "'COMPLETE'", "'INPUT_TO'", "'READS'", "''", "'HAS_FIELD'", "'FEEDS'",
+               "'DIRECT'", "'UNKNOWN'", "'/'"}
     for name, statement in queries.RECIPES.items():
         literals = set(re.findall(r"'[^']*'|\"[^\"]*\"", statement))
         assert literals <= allowed, (name, literals - allowed)
@@ -46,9 +49,12 @@ def test_recipes_hold_no_literal_values_but_the_graph_models_constants() -> None
 
 def test_variable_length_bounds_are_the_documented_maxima() -> None:
     bounds = {m for s in queries.RECIPES.values() for m in re.findall(r"\*\d+\.\.\d+", s)}
-    assert bounds <= {"*1..40", "*1..20", "*0..1"}
+    assert bounds <= {"*1..40", "*1..20", "*0..1", "*0..10"}
     assert queries.MAX_HOPS * 2 == 40
     assert "| `*1..40` relationships | 20 hops |" in COOKBOOK
+    assert "| the child jobs of a parent job | `*0..10` `CHILD_OF` | 10 levels |" in COOKBOOK
+    # Quantified path patterns enumerate paths: none (the cookbook's maximum depths).
+    assert not any(re.search(r"\)\{\d*,\d*\}", s) for s in queries.RECIPES.values())
 
 
 def test_the_cookbook_parser_names_every_block() -> None:
@@ -220,6 +226,57 @@ def test_a_column_tree_labels_each_column_with_the_transformations_of_its_edge()
     ]
 
 
+def test_a_parent_jobs_tree_starts_with_its_children() -> None:
+    rows = [node(0, "Job", "dag.a", "dag"), node(0, "Job", "dag.b", "dag"),
+            node(1, "Dataset", "orders", "dag.a", "dag.b"), node(1, "Dataset", "x", "dag.b")]
+    assert queries.lineage_tree(("Job", "pg", "dag"), rows) == [
+        "job pg:dag",
+        "├── child job dag.a",
+        "│   └── dataset orders",
+        "└── child job dag.b",
+        "    ├── dataset orders",
+        "    └── dataset x",
+    ]
+
+
+def column(hops: int, dataset: str, field: str | None, indirect: bool,
+           *via: tuple[str, str, list[str]]) -> dict[str, Any]:
+    return {"hops": hops, "namespace": "pg", "dataset": dataset, "field": field,
+            "indirect": indirect,
+            "via": [{"namespace": "pg", "dataset": d, "field": f, "transformations": t}
+                    for d, f, t in via]}
+
+
+def test_a_column_tree_marks_indirect_columns_and_datasets_affected_as_a_whole() -> None:
+    rows = [column(1, "mart", "total", False, ("raw", "amount", ["DIRECT/AGGREGATION"])),
+            column(1, "big", None, True, ("raw", "amount", ["INDIRECT/FILTER"])),
+            column(2, "report", "sum", True, ("mart", "total", ["INDIRECT/SORT"]))]
+    assert queries.column_tree(("pg", "raw", "amount"), rows, "downstream") == [
+        "downstream",
+        "├── mart.total (DIRECT/AGGREGATION)",
+        "│   └── report.sum (INDIRECT/SORT; indirect)",
+        "└── dataset big (INDIRECT/FILTER; indirect)",
+    ]
+
+
+def test_a_columns_count_says_how_many_columns_datasets_and_indirect_ones() -> None:
+    rows = [column(1, "mart", "total", False), column(1, "big", None, True),
+            column(1, "other", None, True), column(2, "report", "sum", True)]
+    assert queries.column_count(rows, "downstream") == (
+        "2 columns and 2 datasets downstream, 3 indirect")
+    assert queries.column_count(rows[:1], "upstream") == "1 column upstream"
+    assert queries.column_count([], "downstream") == "0 columns downstream"
+
+
+def test_an_indirect_column_is_labelled_with_its_transformations() -> None:
+    row = column(1, "big", None, True, ("raw", "id", ["INDIRECT/JOIN"]),
+                 ("raw", "cust", ["INDIRECT/FILTER", "INDIRECT/JOIN"]))
+    assert queries.column_label(row, "pg") == (
+        "dataset big (INDIRECT/FILTER, INDIRECT/JOIN; indirect)")
+    assert queries.column_label({**row, "namespace": "s3"}, "pg") == (
+        "dataset s3:big (INDIRECT/FILTER, INDIRECT/JOIN; indirect)")
+
+
 def test_a_flat_answer_is_grouped_by_hop() -> None:
     rows = [{"hops": 1, "n": "a"}, {"hops": 1, "n": "b"}, {"hops": 3, "n": "c"}]
     assert queries.by_hops("title", rows, lambda r: r["n"]) == [
@@ -231,8 +288,9 @@ def test_a_flat_answer_is_grouped_by_hop() -> None:
 class FakeGraph:
     """Stands in for Neo4j in this unit test: canned rows, and a log of the statements run."""
 
-    datasets = frozenset({("pg", "orders"), ("pg", "odd:name")})
+    datasets = frozenset({("pg", "orders"), ("pg", "odd:name"), ("hive", "orders")})
     jobs = frozenset({("pg", "load")})
+    aliases: ClassVar = {("hive", "orders"): ("pg", "orders")}
 
     def __init__(self) -> None:
         self.ran: list[tuple[str, dict[str, Any]]] = []
@@ -252,6 +310,11 @@ class FakeGraph:
                     if n in parameters["names"]]
         if statement == q.DATASET_FIELDS:
             return [{"field": "amount", "currentType": "double"}]
+        if statement == q.DATASET_NAMES:
+            primary = self.aliases.get((parameters["namespace"], parameters["name"]))
+            ns, name = primary or (parameters["namespace"], parameters["name"])
+            return [{"namespace": ns, "name": name, "alias": primary is not None,
+                     "aliases": []}]
         if statement == q.DATASET_VERSION_DIFF:
             return []
         if statement == q.JOB_VERSION_DIFF:
@@ -279,6 +342,9 @@ def fake_graph(monkeypatch: pytest.MonkeyPatch) -> FakeGraph:
     ["as-of", "pg:orders", "--at", "2024-03-01"], ["as-of", "pg:orders", "--at", "2024-03-01",
                                                    "--downstream"],
     ["runs", "pg:load"], ["upstream", "--namespace", "pg", "odd:name", "--json"],
+    ["impact", "pg:orders", "--field", "amount", "--direct-only"],
+    ["columns", "pg:orders", "--field", "amount", "--direct-only"],
+    ["upstream", "hive:orders"], ["history", "hive:orders", "--json"],
 ])
 def test_each_subcommand_runs_cookbook_statements_only(argv: list[str],
                                                        fake_graph: FakeGraph) -> None:
@@ -303,6 +369,39 @@ def test_an_unknown_dataset_is_an_error_with_a_hint_and_exit_code_1(
     assert result.exit_code == 1
     assert result.output.splitlines()[0] == "error: no dataset pg:nope"
     assert result.output.splitlines()[1].startswith("hint: ")
+
+
+def test_an_alias_is_resolved_to_its_primary_and_the_answer_says_so(
+        fake_graph: FakeGraph) -> None:
+    result = CliRunner().invoke(cli.app, ["query", "upstream", "hive:orders"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "resolved alias hive:orders to pg:orders", "dataset pg:orders",
+        "0 jobs and 0 datasets upstream within 3 hops"]
+    result = CliRunner().invoke(cli.app, ["query", "history", "--json", "hive:orders"])
+    output = json.loads(result.output)
+    assert output["parameters"] == {"namespace": "pg", "name": "orders"}
+    assert output["resolved"] == {"asked": {"namespace": "hive", "name": "orders"},
+                                  "primary": {"namespace": "pg", "name": "orders"}}
+
+
+def test_a_primary_name_is_resolved_to_nothing_else(fake_graph: FakeGraph) -> None:
+    result = CliRunner().invoke(cli.app, ["query", "impact", "--json", "pg:orders"])
+    assert json.loads(result.output)["resolved"] is None
+
+
+def test_column_questions_run_the_indirect_recipes_unless_direct_only(
+        fake_graph: FakeGraph) -> None:
+    for argv, recipes in (
+            (["impact", "pg:orders", "--field", "amount"], ["COLUMN_DOWNSTREAM"]),
+            (["impact", "pg:orders", "--field", "amount", "--direct-only"], ["FIELD_IMPACT"]),
+            (["columns", "pg:orders", "--field", "amount"],
+             ["COLUMN_UPSTREAM", "COLUMN_DOWNSTREAM"]),
+            (["columns", "pg:orders", "--field", "amount", "--direct-only"],
+             ["FIELD_UPSTREAM", "FIELD_DOWNSTREAM"])):
+        result = CliRunner().invoke(cli.app, ["query", *argv, "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["recipes"] == recipes, argv
 
 
 def test_a_job_named_without_job_gets_a_hint_to_add_it(fake_graph: FakeGraph) -> None:
