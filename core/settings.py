@@ -107,6 +107,10 @@ class KafkaSettings(_Frozen):
     # Used only when a service creates a missing topic; an existing topic keeps its own count.
     raw_partitions: int = Field(default=6, ge=1)
     changes_partitions: int = Field(default=6, ge=1)
+    # The raw topic is the log the graph can be rebuilt from (`lineage rebuild`), so a raw topic
+    # a service creates keeps its events forever (-1) unless told otherwise; like the partition
+    # count, an existing topic keeps its own retention.ms (docs/runbook.md says how to set it).
+    raw_retention_ms: int = Field(default=-1, ge=-1, description="-1 keeps raw events forever")
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_username: str | None = None

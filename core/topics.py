@@ -1,6 +1,8 @@
 """The pipeline's Kafka conventions: creating its topics, and the ingest-path header.
 
-Every service creates the topics it needs when they are missing, at start.
+Every service creates the topics it needs when they are missing, at start; the raw topic with
+the retention of ``LINEAGE_KAFKA__RAW_RETENTION_MS`` (forever by default, see
+:func:`topic_config`), the others with the broker's defaults.
 
 The raw topic's messages may carry a ``lineage.path`` header naming the way they came in:
 ``gateway`` (the HTTP gateway) or ``harvest`` (``lineage harvest``). A message without it came
@@ -52,6 +54,21 @@ def ingest_path(headers: Any) -> str:
     return "kafka"
 
 
+def topic_config(kafka: KafkaSettings, name: str) -> dict[str, str]:
+    """The configuration a topic named ``name`` is created with.
+
+    The raw topic gets ``retention.ms`` from ``raw_retention_ms`` (forever by default): it is
+    the log ``lineage rebuild`` makes the graph from. Every other topic takes the broker's
+    defaults.
+
+    >>> from core.settings import KafkaSettings
+    >>> kafka = KafkaSettings()
+    >>> topic_config(kafka, kafka.raw_topic), topic_config(kafka, kafka.changes_topic)
+    ({'retention.ms': '-1'}, {})
+    """
+    return {"retention.ms": str(kafka.raw_retention_ms)} if name == kafka.raw_topic else {}
+
+
 def ensure_topics(kafka: KafkaSettings, wanted: Mapping[str, int],
                   timeout: float = 30) -> dict[str, int]:
     """Create each topic of ``wanted`` (name -> partitions) that does not exist yet.
@@ -67,7 +84,8 @@ def ensure_topics(kafka: KafkaSettings, wanted: Mapping[str, int],
     except KafkaException as exc:
         raise ServiceUnavailable(f"Kafka at {kafka.bootstrap_servers} did not answer: {exc}",
                                  hint="is the stack up? `lineage stack status`") from exc
-    missing = [NewTopic(name, count, 1) for name, count in wanted.items() if name not in existing]
+    missing = [NewTopic(name, count, 1, config=topic_config(kafka, name))
+               for name, count in wanted.items() if name not in existing]
     for name, future in (admin.create_topics(missing) if missing else {}).items():
         try:
             future.result(timeout=timeout)
