@@ -1,5 +1,5 @@
-"""Benchmark graphs in Neo4j: a driver, writing change records as the sink does, and wiping a
-benchmark's namespace afterwards.
+"""Benchmark graphs in Neo4j: a driver, writing change records as the sink does
+(:func:`lineage.rebuild.write_records`), and wiping a benchmark's namespace afterwards.
 
 Every benchmark writes under a namespace of its own (``bench://...``), so that deleting it
 touches nobody else's nodes.
@@ -10,17 +10,13 @@ touches nobody else's nodes.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any
-
 from neo4j import Driver
 
 from core.neo4j_driver import driver
 from core.settings import CommonSettings
-from schemas.codec import ChangeRecord
-from sinks import graph
+
+# Written as the sink does by the product's rebuild; the benchmarks import it from here too.
+from lineage.rebuild import write_records as write_records
 
 #: The label of the node that records the shape of a loaded query benchmark graph.
 MARKER_LABEL = "LineageBenchmark"
@@ -30,41 +26,6 @@ def connect(settings: CommonSettings) -> Driver:
     """A driver for the benchmark (server notifications off)."""
     # Server notifications (e.g. "label does not exist" before the first load) are noise here.
     return driver(settings.neo4j, notifications_min_severity="OFF")
-
-
-def write_records(driver: Driver, records: Iterable[ChangeRecord], *, batch_size: int,
-                  database: str | None = None) -> tuple[int, int, float]:
-    """Write decoded records as the sink does; returns (records, batches, seconds in rows()).
-
-    One transaction per ``batch_size`` consecutive records, rows grouped by kind in arrival
-    order, exactly like ``Neo4jSink._transaction``.
-    """
-    count = batches = 0
-    row_seconds = 0.0
-    batch: list[ChangeRecord] = []
-
-    def flush() -> None:
-        nonlocal batches, row_seconds
-        started = time.perf_counter()
-        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for record in batch:
-            kind = record["payload"][0]
-            grouped[kind].append(graph.row(kind, record))
-        row_seconds += time.perf_counter() - started
-        with driver.session(database=database) as session:
-            session.execute_write(graph.write_batch, grouped)
-        batches += 1
-        batch.clear()
-
-    for record in records:
-        batch.append(record)
-        count += 1
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
-    return count, batches, row_seconds
-
 
 
 #: Deletes everything a benchmark namespace wrote, in batches (runs and versions hang off jobs

@@ -34,13 +34,13 @@ from pathlib import Path
 from core.kafka_config import consumer_config, producer_config
 from lineage.bench.measure import EventRate, commit_window
 from lineage.bench.workload import encode_events, synthetic_events
+from lineage.rebuild import Replay
 from schemas.codec import encode
 from stream_processor.pipeline import process
 from stream_processor.settings import ProcessorSettings
-from stream_processor.state import Plan, stale_keys
+from stream_processor.state import Plan
 from stream_processor.versioning import Change
 
-EXPIRE_EVERY = 200_000
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "openlineage" / "events"
 
 
@@ -76,25 +76,19 @@ def pipeline_changes(values: Iterable[bytes], *, retention_days: float | None = 
 
     Every value must be accepted (a benchmark's workload is valid). With ``retention_days``,
     state entries whose last time is that far behind the newest event are expired from time
-    to time, as the worker does, so that the state stays small on long workloads. ``stats``
-    counts the ``events`` and ``records`` so far.
+    to time, as the worker does, so that the state stays small on long workloads (the product's
+    :class:`lineage.rebuild.Replay`, which ``lineage rebuild`` runs). ``stats`` counts the
+    ``events`` and ``records`` so far.
     """
-    state: dict[str, list[int]] = {}
-    retention = int((retention_days or 0) * 86_400_000_000)
-    newest = 0
-    for n, value in enumerate(values, 1):
-        outcome = process(value, Plan(state), ingested_at=0)
+    replay = Replay(retention_days=retention_days)
+    for value in values:
+        outcome = replay.feed(value)
         if not outcome.accepted:
             raise RuntimeError(f"a generated event was refused: {outcome.dead_letters}")
         yield from outcome.changes
-        outcome.plan.commit()
         if stats is not None:
             stats["events"] += 1
             stats["records"] += len(outcome.changes)
-        newest = max(newest, outcome.event_time or 0)
-        if retention_days is not None and n % EXPIRE_EVERY == 0:
-            for key in stale_keys(list(state.items()), newest, retention):
-                del state[key]
 
 
 def bench_in_process(messages: list[tuple[bytes | None, bytes]]) -> BenchResult:

@@ -5,8 +5,8 @@ this module puts them together in the order ``lineage --help`` lists them.
 
 >>> from typer.main import get_command
 >>> list(get_command(app).commands)  # doctest: +NORMALIZE_WHITESPACE
-['check', 'process', 'sink', 'gateway', 'emit', 'demo', 'stack', 'bench', 'dlq', 'query',
- 'harvest']
+['check', 'process', 'sink', 'rebuild', 'gateway', 'emit', 'demo', 'stack', 'bench', 'dlq',
+ 'query', 'harvest']
 """
 
 from __future__ import annotations
