@@ -165,8 +165,8 @@ def query_upstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
                    hops: Hops = 3, as_json: Json = False) -> None:
     """Where a dataset (or job) comes from, as a tree: the jobs and datasets upstream.
 
-    For a parent job (--job of a DAG, a Spark application, a dbt run) the tree starts with its
-    child jobs and shows what they depend on.
+    For a parent job (--job of a DAG, a Spark application, a dbt run) the
+    tree starts with its child jobs and shows what they depend on.
 
     Example: ``lineage query upstream 'postgres://db:5432:mart.revenue' --hops 2``
     """
@@ -179,7 +179,8 @@ def query_downstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False
                      hops: Hops = 3, as_json: Json = False) -> None:
     """What is built from a dataset (or job), as a tree: the jobs and datasets downstream.
 
-    For a parent job the tree starts with its child jobs and shows what depends on them.
+    For a parent job the tree starts with its child jobs and shows what
+    depends on them.
 
     Example: ``lineage query downstream --job 'airflow:etl.load_orders'``
     """
@@ -198,8 +199,8 @@ def query_impact(
 ) -> None:
     """What breaks if a dataset (or one of its columns) changes: everything downstream, by hop.
 
-    A column's impact includes the datasets it joins, filters, groups... (indirect, with the
-    transformation); --direct-only leaves them out.
+    A column's impact includes the datasets it joins, filters, groups...
+    (indirect, with the transformation); --direct-only leaves them out.
 
     Example: ``lineage query impact 'postgres://db:5432:raw.orders' --field amount``
     """
@@ -241,9 +242,9 @@ def query_columns(
 ) -> None:
     """Column lineage of one column: where it comes from and what it feeds, as two trees.
 
-    Upstream includes the columns that join, filter, group... its dataset, downstream the
-    datasets it joins, filters... (indirect, with the transformation); --direct-only leaves
-    them out.
+    Upstream includes the columns that join, filter, group... its dataset,
+    downstream the datasets it joins, filters... (indirect, with the
+    transformation); --direct-only leaves them out.
 
     Example: ``lineage query columns 'postgres://db:5432:mart.revenue' --field total``
     """

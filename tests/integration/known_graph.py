@@ -620,30 +620,20 @@ class SparkAndAirflow:
     runs: dict[str, str] = field(default_factory=lambda: {
         name: str(uuid.uuid4()) for name in ("app", "totals", "big", "dag", "publish")})
 
-    @property
-    def root(self) -> str:
-        return f"/tmp/{self.uid}"
+    # The namespaces (and the root of the file names), each holding uid.
+    root: str = field(init=False)
+    spark: str = field(init=False)
+    airflow: str = field(init=False)
+    warehouse: str = field(init=False)  # of Spark's catalog names: the warehouse location
+    hive: str = field(init=False)
+    postgres: str = field(init=False)
 
-    @property
-    def spark(self) -> str:
-        return f"spark-{self.uid}"
-
-    @property
-    def airflow(self) -> str:
-        return f"airflow-{self.uid}"
-
-    @property
-    def warehouse(self) -> str:
-        """The namespace of Spark's catalog names (the warehouse location)."""
-        return f"file:{self.root}/warehouse"
-
-    @property
-    def hive(self) -> str:
-        return f"hive://{self.uid}-metastore:9083"
-
-    @property
-    def postgres(self) -> str:
-        return f"postgres://{self.uid}-db:5432"
+    def __post_init__(self) -> None:
+        self.root = f"/tmp/{self.uid}"
+        self.spark, self.airflow = f"spark-{self.uid}", f"airflow-{self.uid}"
+        self.warehouse = f"file:{self.root}/warehouse"
+        self.hive = f"hive://{self.uid}-metastore:9083"
+        self.postgres = f"postgres://{self.uid}-db:5432"
 
     def path(self, name: str) -> str:
         """A file name under the root: ``path("data/orders.csv")``."""
