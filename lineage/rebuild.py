@@ -27,7 +27,7 @@ Example::
 
     $ lineage rebuild
     raw topic openlineage.events: 48,112 events in 6 partitions, retention forever
-    read 20,000 of 48,112 events (42%); 131,405 change records written
+    read 20,000 of 48,112 events (41%); 131,405 change records written
     rebuilt from 48,112 events (47,950 accepted, 2,301 duplicates, 162 refused): 301,877 change
     records in 151 transactions, 0 refused by the graph, in 41.2 s
 
