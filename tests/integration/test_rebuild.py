@@ -169,3 +169,12 @@ def test_a_rebuild_of_a_raw_topic_that_does_not_exist_says_so_with_a_hint(
     assert result.returncode == 1
     assert f"error: the raw topic {missing} does not exist" in result.stderr
     assert "hint: set LINEAGE_KAFKA__RAW_TOPIC" in result.stderr
+
+
+def test_a_rebuild_without_neo4j_fails_with_a_hint_to_run_it_again(topic: str) -> None:
+    result = run_cli("rebuild", env={"LINEAGE_KAFKA__RAW_TOPIC": topic,
+                                     "LINEAGE_NEO4J__URI": "bolt://127.0.0.1:1"}, timeout=120)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"raw topic {topic}: 0 events in 3 partitions")
+    assert "error: Neo4j at bolt://127.0.0.1:1 failed during the rebuild" in result.stderr
+    assert "hint: run `lineage rebuild` again once Neo4j answers" in result.stderr
