@@ -11,7 +11,8 @@ how often or in which order records arrive (DESIGN.md, guarantees 2 and 3):
 - a value that can differ between records (a node's facets, a run's state) is taken from the
   record that sorts last by an *order key*: eventTime first, then a content hash, so two
   records with the same time still resolve the same way whatever their arrival order;
-- ``validTo`` of a job's or dataset's versions is recomputed from all its versions' validFrom.
+- ``validTo`` of a job's or dataset's versions is recomputed from all its versions' validFrom
+  (for a dataset, from those that change it: :data:`DATASET_VALID_TO`).
 
 Every value reaches Neo4j as a query parameter; labels and relationship types are constants.
 
@@ -130,7 +131,7 @@ FOREACH (d IN row.outputs |
 UNWIND $rows AS row
 MERGE (v:DatasetVersion {{id: row.id}})
 SET v.validFrom = {_earliest("v.validFrom", "row.t")},
-    v.namespace = row.namespace, v.name = row.name
+    v.namespace = row.namespace, v.name = row.name, v.schemaId = row.schemaId
 MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
 MERGE (d)-[:HAS_VERSION]->(v)
 FOREACH (f IN row.fields |
@@ -234,7 +235,7 @@ SET s.type = {_latest("s.type", "row.type")}
 """,
 }
 
-#: validTo of every version of the given jobs / datasets: the next version's validFrom.
+#: validTo of every version of the given jobs: the next version's validFrom.
 VALID_TO = """
 UNWIND $keys AS key
 MATCH (:{label} {{namespace: key.namespace, name: key.name}})-[:HAS_VERSION]->(v:{version})
@@ -243,6 +244,36 @@ WITH key, collect(v) AS versions
 UNWIND range(0, size(versions) - 1) AS i
 WITH versions[i] AS v, CASE WHEN i + 1 < size(versions) THEN versions[i + 1].validFrom END AS next
 SET v.validTo = next
+"""
+
+#: validTo of every version of the given datasets. A version is a change of the dataset when
+#: it is the first, a write (a run WROTE it) or a schema other than the one of the version just
+#: before it; its validTo is the next change's validFrom. Any other version is an observation
+#: of the schema already valid (a reader of what a write carried): it keeps its readers, and its
+#: interval is empty (validTo = validFrom), so no "as of" question ever picks it. Worked out
+#: from all of the dataset's versions each time, so the arrival order cannot matter.
+DATASET_VALID_TO = """
+UNWIND $keys AS key
+MATCH (:Dataset {namespace: key.namespace, name: key.name})-[:HAS_VERSION]->(v:DatasetVersion)
+WITH key, v, EXISTS { (:Run)-[:WROTE]->(v) } AS written ORDER BY v.validFrom, v.id
+WITH key, collect({v: v, written: written}) AS versions
+WITH versions, [i IN range(0, size(versions) - 1) |
+                i = 0 OR versions[i].written
+                OR NOT coalesce(versions[i].v.schemaId = versions[i - 1].v.schemaId, false)
+               ] AS changed
+WITH versions, changed, [i IN range(0, size(versions) - 1) WHERE changed[i]] AS changes
+CALL (versions, changes) {
+  UNWIND range(0, size(changes) - 1) AS j
+  WITH versions[changes[j]].v AS v,
+       CASE WHEN j + 1 < size(changes) THEN versions[changes[j + 1]].v.validFrom END AS next
+  SET v.validTo = next
+}
+CALL (versions, changed) {
+  UNWIND range(0, size(versions) - 1) AS i
+  WITH versions[i].v AS v, changed[i] AS change
+  WHERE NOT change
+  SET v.validTo = v.validFrom
+}
 """
 
 # Nodes before the relationships that refer to them (fewer lock waits), versions before validTo.
@@ -289,6 +320,21 @@ def _inner_string(text: str | None, what: str, facet: str, key: str) -> str | No
     return value if isinstance(value, str) else None
 
 
+def schema_id(fields: Iterable[Mapping[str, Any]]) -> str | None:
+    """What tells one schema from another: a hash of its fields' names and types, in order;
+    None for a version without fields (it equals no schema, not even another empty one).
+
+    >>> schema_id([{"name": "id", "type": "int"}]) == schema_id([{"name": "id", "type": "int",
+    ...                                                          "description": "the key"}])
+    True
+    >>> schema_id([])
+    """
+    columns = [[field["name"], field.get("type")] for field in fields]
+    if not columns:
+        return None
+    return hashlib.sha256(json.dumps(columns).encode()).hexdigest()[:32]
+
+
 def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """The parameter row of one decoded record of ``kind`` (checked against the contract)."""
     body: dict[str, Any] = dict(record["payload"][1])
@@ -309,6 +355,7 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
         body["namespace"], body["name"] = body.pop("datasetNamespace"), body.pop("datasetName")
         for field in body["fields"]:
             _required(field, "name")
+        body["schemaId"] = schema_id(body["fields"])
     elif kind == "JobLineage":
         _required(body, "jobNamespace", "jobName")
         _refs_ok(body["inputs"])
@@ -370,7 +417,9 @@ def write_batch(tx: ManagedTransaction, batch: Mapping[str, list[dict[str, Any]]
                                                          for r in kind_rows}
     started = clock()
     for (label, version), keys in versioned.items():
-        tx.run(VALID_TO.format(label=label, version=version),
+        statement = (DATASET_VALID_TO if label == "Dataset"
+                     else VALID_TO.format(label=label, version=version))
+        tx.run(statement,
                keys=[{"namespace": ns, "name": n} for ns, n in sorted(keys)]).consume()
     if timings is not None and versioned:
         timings["VersionValidity"] = clock() - started

@@ -11,9 +11,13 @@ Versions are content-addressed:
   without their ``_producer``/``_schemaURL``). An event with neither inputs nor outputs makes no
   job version, so it can never make lineage look empty (guarantee 4).
 - **DatasetVersion** id = hash(dataset namespace, name, schema fields (name, type), and the
-  producing run for an output). Reading a dataset makes no version (DESIGN.md); an output makes
-  one when it carries a schema or the run COMPLETEd, so neither a START nor a failed run without a
-  schema adds an empty version; a DatasetEvent with a schema makes one.
+  producing run for an output). Any dataset that carries a schema facet makes one: an output
+  (a write by its run), an input or a DatasetEvent (an observation of the schema, without run:
+  the same id for every reader and DatasetEvent that saw that schema, so a dataset that is only
+  read has a schema and its readers a version to have READ). An output without a schema makes
+  one only when the run COMPLETEd, so neither a START nor a failed run adds an empty version.
+  Whether an observation changes the schema at its time is the sink's to say
+  (``sinks.graph``): it alone sees every version of the dataset.
 
 >>> event = {"eventType": "COMPLETE", "eventTime": "2024-05-01T10:00:00Z",
 ...          "run": {"runId": "3f0a3b5e-8a0e-4c5b-9d1e-0f6a7b8c9d0e"},
@@ -595,7 +599,7 @@ def _dataset_changes(dataset: Mapping[str, Any], time: int, terminal: bool | Non
                                         "facets": content.facets_json}, time,
                       content.facets_id))
     producing_run = run_id if direction == "OUTPUT" else None
-    if (content.fields and direction != "INPUT") or (direction == "OUTPUT" and terminal):
+    if content.fields or (direction == "OUTPUT" and terminal):
         version_id = content.version_id(producing_run)
         out.append(Change(dkey, "DatasetVersion", {
             "id": version_id, "datasetNamespace": ns, "datasetName": name,
@@ -616,7 +620,7 @@ def _dataset_changes_slowly(ns: Any, name: Any, facets: Any, time: int, terminal
                                    "facets": _facets_json(facets)}, time)
     fields = _schema_fields_of(facets)
     producing_run = run_id if direction == "OUTPUT" else None
-    if (fields and direction != "INPUT") or (direction == "OUTPUT" and terminal):
+    if fields or (direction == "OUTPUT" and terminal):
         version_id = dataset_version_id(ns, name, fields, producing_run)
         yield Change(dkey, "DatasetVersion", {
             "id": version_id, "datasetNamespace": ns, "datasetName": name,

@@ -58,6 +58,26 @@ def test_the_sql_facet_query_becomes_the_version_sql() -> None:
     assert row("JobVersion", record("JobVersion", body))["sql"] == "SELECT 1"
 
 
+def _schema_of(*fields: tuple[str, str | None, str | None], run: str | None = None) -> Any:
+    body = {"id": "v1", "datasetNamespace": "n", "datasetName": "d", "producingRunId": run,
+            "fields": [{"name": name, "type": kind, "description": text, "ordinal": i}
+                       for i, (name, kind, text) in enumerate(fields)]}
+    return row("DatasetVersion", record("DatasetVersion", body))["schemaId"]
+
+
+def test_a_dataset_version_is_known_by_its_schema_whoever_saw_it() -> None:
+    """What the validTo of a dataset's versions compares: names and types in order."""
+    schema = _schema_of(("id", "int", None), ("v", "string", None))
+    assert schema == _schema_of(("id", "int", "the key"), ("v", "string", None), run="r1")
+    assert len({schema, _schema_of(("v", "string", None), ("id", "int", None)),
+                _schema_of(("id", "bigint", None), ("v", "string", None)),
+                _schema_of(("id", "int", None))}) == 4
+
+
+def test_a_dataset_version_without_fields_has_no_schema_to_equal() -> None:
+    assert _schema_of() is None
+
+
 def test_column_edges_are_keyed_by_their_transformation() -> None:
     edge = {"sourceNamespace": "n", "sourceDataset": "a", "sourceField": "x", "targetField": "y",
             "type": "DIRECT", "subtype": "AGGREGATION", "description": None, "masking": None}

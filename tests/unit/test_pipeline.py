@@ -22,6 +22,7 @@ from tests.unit.test_versioning import (
     COLUMNS,
     OTHER_RUN_ID,
     PARENT,
+    RUN_ID,
     T0_MICROS,
     dataset,
     facet,
@@ -275,6 +276,32 @@ def test_a_later_event_that_changes_nothing_is_suppressed_and_a_change_is_sent()
     changed = run(_at(new_sql, 120, "RUNNING"), state)
     assert {"Job", "JobVersion"} <= set(kinds(changed))
     assert body(changed, "JobVersion")["id"] != body(start, "JobVersion")["id"]
+
+
+def _read_versions(outcome: Outcome, name: str) -> list[tuple[int, str | None]]:
+    return [(change.event_time, change.body["producingRunId"]) for change in outcome.changes
+            if change.kind == "DatasetVersion" and change.body["datasetName"] == name]
+
+
+def test_a_schema_read_before_a_later_write_keeps_its_own_time_whatever_the_arrival() -> None:
+    """The sink orders a dataset's versions by these times (validFrom), so an input schema that
+    arrives after a later output's schema still sorts before it: it cannot become current."""
+    state: dict[str, list[int]] = {}
+    wider = [*COLUMNS, {"name": "w", "type": "string"}]
+    write = run(_at(run_event(inputs=[], outputs=[dataset("a", columns=wider)]), 600,
+                    "COMPLETE"), state)
+    assert _read_versions(write, "a") == [(T0_MICROS + 600 * SECOND, RUN_ID)]
+    read_late = run(_at(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=OTHER_RUN_ID),
+                        300, "START"), state)
+    assert _read_versions(read_late, "a") == [(T0_MICROS + 300 * SECOND, None)]
+    # An earlier sighting of that schema, arriving last, moves its validFrom back; a later one
+    # changes nothing and is not sent.
+    earlier = run(_at(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=OTHER_RUN_ID),
+                      60, "RUNNING"), state)
+    assert _read_versions(earlier, "a") == [(T0_MICROS + 60 * SECOND, None)]
+    again = run(_at(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=OTHER_RUN_ID),
+                    900, "COMPLETE"), state)
+    assert _read_versions(again, "a") == []
 
 
 def _workload() -> list[dict[str, Any]]:

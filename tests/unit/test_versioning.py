@@ -277,10 +277,47 @@ def test_an_output_version_names_its_producing_run() -> None:
     assert version["producingRunId"] == RUN_ID
 
 
-def test_reading_a_dataset_with_its_schema_makes_no_dataset_version() -> None:
-    for event_type in ("START", "COMPLETE"):
-        event = run_event(event_type=event_type, inputs=[dataset("a", columns=COLUMNS)])
-        assert version_of(event, "a") is None
+@pytest.mark.parametrize("event_type", ["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"])
+def test_reading_a_dataset_with_its_schema_makes_a_version_of_that_schema_the_run_read(
+        event_type: str) -> None:
+    event = run_event(event_type=event_type, inputs=[dataset("a", columns=COLUMNS)])
+    version = version_of(event, "a")
+    assert version is not None
+    assert [(f["name"], f["type"]) for f in version["fields"]] == [
+        (c["name"], c["type"]) for c in COLUMNS]
+    assert version["producingRunId"] is None
+    assert run_io_version(event, "a") == version["id"]
+
+
+def test_every_reader_and_dataset_event_of_a_schema_share_its_version() -> None:
+    read = run_event(inputs=[dataset("a", columns=COLUMNS)])
+    other_reader = run_event("START", inputs=[dataset("a", columns=COLUMNS)],
+                             run_id=OTHER_RUN_ID, event_time="2024-05-02T12:00:00Z")
+    announced = {"eventTime": T0, "producer": PRODUCER,
+                 "schemaURL": f"{SPEC}/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+                 "dataset": dataset("a", columns=COLUMNS)}
+    ids = {str((version_of(e, "a") or {}).get("id")) for e in (read, other_reader, announced)}
+    assert len(ids) == 1 and ids != {"None"}
+
+
+def test_a_read_schema_and_a_write_of_it_are_different_versions() -> None:
+    """The write is a version of its own (DESIGN.md: "or a write by a run"); whether the read
+    changes the schema at its time is the sink's to say, from all the dataset's versions."""
+    event = run_event(inputs=[dataset("c", columns=COLUMNS)],
+                      outputs=[dataset("c", columns=COLUMNS)])
+    versions = [b for b in bodies(event, "DatasetVersion") if b["datasetName"] == "c"]
+    assert sorted(v["producingRunId"] or "" for v in versions) == ["", RUN_ID]
+    assert len({v["id"] for v in versions}) == 2
+
+
+def test_a_read_version_does_not_depend_on_the_time_or_the_order_of_its_reads() -> None:
+    early = run_event(inputs=[dataset("a", columns=COLUMNS)], event_time=T0)
+    late = run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=OTHER_RUN_ID,
+                     event_time="2024-06-01T12:00:00Z")
+    changes = [c for e in (late, early) for c in changes_for(e)
+               if c.kind == "DatasetVersion" and c.body["datasetName"] == "a"]
+    assert len({c.body["id"] for c in changes}) == 1
+    assert sorted(c.event_time for c in changes) == [T0_MICROS, to_micros(late["eventTime"])]
 
 
 @pytest.mark.parametrize("event_type", ["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"])
