@@ -15,6 +15,7 @@ openlineage-python client itself.
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from openlineage.client.serde import Serde
 
 from core.neo4j_driver import driver
 from lineage.stack.settings import StackSettings
+from schemas.codec import decode, encode
+from sinks import graph
+from stream_processor.pipeline import process
+from stream_processor.state import Plan
 from tests.conftest import run_cli
 from tests.integration.graph_io import delete_namespace
 from tests.integration.kafka_io import Gateway, load_graph, start_gateway
@@ -99,10 +104,10 @@ class Scenario:
         encoded: dict[str, Any] = json.loads(Serde.to_json(event))
         return encoded
 
-    def events(self) -> list[dict[str, Any]]:
-        orders, totals = self.file("data/orders.csv", ORDERS), self.file("out/totals")
+    def inventory(self) -> list[dict[str, Any]]:
+        """Read with v1 on day 1, written with v2 on day 2, read with v2 on day 3."""
         inventory = "data/inventory.csv"
-        history = [
+        return [
             self.spark_event("START", "2024-06-01T12:00:00Z", "stock.count", "read1",
                              [self.file(inventory, INVENTORY_V1)], [self.file("out/stock")]),
             self.spark_event("COMPLETE", "2024-06-01T12:01:00Z", "stock.count", "read1",
@@ -116,6 +121,10 @@ class Scenario:
             self.spark_event("COMPLETE", "2024-06-03T12:01:00Z", "stock.count", "read2",
                              [self.file(inventory, INVENTORY_V2)], [self.file("out/stock")]),
         ]
+
+    def events(self) -> list[dict[str, Any]]:
+        orders, totals = self.file("data/orders.csv", ORDERS), self.file("out/totals")
+        history = self.inventory()
         return [
             self.spark_event("START", "2024-06-01T10:00:00Z", "orders_app.totals", "totals",
                              [orders], [totals]),
@@ -212,26 +221,59 @@ def test_the_run_that_read_a_schema_reads_that_dataset_version(
         (f"{loaded.root}/data/orders.csv", [n for n, _ in ORDERS])]
 
 
+def inventory_intervals(neo4j: Driver, scenario: Scenario) -> list[tuple[Any, ...]]:
+    """The inventory's versions that change it: (validFrom, validTo, fields, writers)."""
+    records, _, _ = neo4j.execute_query(
+        "MATCH (:Dataset {namespace: 'file', name: $name})-[:HAS_VERSION]->(v) "
+        "WHERE v.validTo IS NULL OR v.validTo > v.validFrom "
+        "RETURN v.validFrom AS validFrom, v.validTo AS validTo, "
+        "COLLECT { MATCH (v)-[h:HAS_FIELD]->(f) RETURN f.name ORDER BY h.ordinal } AS fields,"
+        " COLLECT { MATCH (r:Run)-[:WROTE]->(v) RETURN r.runId } AS writers "
+        "ORDER BY v.validFrom", name=f"{scenario.root}/data/inventory.csv", routing_="r")
+    return [(iso(r["validFrom"]), iso(r["validTo"]), r["fields"], r["writers"])
+            for r in records]
+
+
+def expected_inventory(scenario: Scenario) -> list[tuple[Any, ...]]:
+    """v1 from the day-1 read to the write, the write's v2 from then on; the day-3 read of v2
+    changes nothing."""
+    return [("2024-06-01T12:00:00+00:00", "2024-06-02T12:01:00+00:00",
+             [n for n, _ in INVENTORY_V1], []),
+            ("2024-06-02T12:01:00+00:00", None, [n for n, _ in INVENTORY_V2],
+             [scenario.runs["write"]])]
+
+
 def test_a_schema_read_before_a_later_write_never_becomes_the_current_one(
     stack: StackSettings, loaded: Scenario, gateway: Gateway,
 ) -> None:
-    """Read with v1 on day 1, written with v2 on day 2 (its COMPLETE carries the schema), read
-    with v2 on day 3, sent latest first: v1 is valid from day 1 to the write, the write's v2
-    from then on, and the day-3 read of the same schema changes nothing (an empty interval)."""
-    name = f"{loaded.root}/data/inventory.csv"
+    """The inventory's events went through Kafka latest first, and twice."""
     with driver(stack.neo4j) as neo4j:
-        records, _, _ = neo4j.execute_query(
-            "MATCH (:Dataset {namespace: 'file', name: $name})-[:HAS_VERSION]->(v) "
-            "WHERE v.validTo IS NULL OR v.validTo > v.validFrom "
-            "RETURN v.validFrom AS validFrom, v.validTo AS validTo, "
-            "COLLECT { MATCH (v)-[h:HAS_FIELD]->(f) RETURN f.name ORDER BY h.ordinal } AS fields,"
-            " COLLECT { MATCH (r:Run)-[:WROTE]->(v) RETURN r.runId } AS writers "
-            "ORDER BY v.validFrom", name=name, routing_="r")
-    assert [(iso(r["validFrom"]), iso(r["validTo"]), r["fields"], r["writers"])
-            for r in records] == [
-        ("2024-06-01T12:00:00+00:00", "2024-06-02T12:01:00+00:00",
-         [n for n, _ in INVENTORY_V1], []),
-        ("2024-06-02T12:01:00+00:00", None, [n for n, _ in INVENTORY_V2],
-         [loaded.runs["write"]]),
-    ]
-    assert marquez_fields(gateway, "file", name) == INVENTORY_V2
+        assert inventory_intervals(neo4j, loaded) == expected_inventory(loaded)
+    assert marquez_fields(gateway, "file", f"{loaded.root}/data/inventory.csv") == INVENTORY_V2
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_validity_of_schemas_does_not_depend_on_how_records_are_batched_or_ordered(
+    stack: StackSettings, seed: int,
+) -> None:
+    """Every change record in a transaction of its own, in a random order, some twice: the
+    sink recomputes validity from all of a dataset's versions, whichever came last."""
+    scenario = Scenario.fresh()
+    records = []
+    for event in scenario.inventory():
+        outcome = process(json.dumps(event).encode(), Plan({}), ingested_at=0)
+        assert outcome.accepted, outcome.dead_letters
+        records += [decode(encode(change.record(0))) for change in outcome.changes]
+    rng = random.Random(seed)
+    records += rng.sample(records, len(records) // 3)
+    rng.shuffle(records)
+    with driver(stack.neo4j) as neo4j:
+        try:
+            graph.migrate(neo4j)
+            with neo4j.session() as session:
+                for record in records:
+                    kind = record["payload"][0]
+                    session.execute_write(graph.write_batch, {kind: [graph.row(kind, record)]})
+            assert inventory_intervals(neo4j, scenario) == expected_inventory(scenario)
+        finally:
+            delete(neo4j, scenario)
