@@ -314,6 +314,7 @@ AS_OF_DOWNSTREAM = _as_of("downstream")
 
 DATASET_HISTORY = """\
 MATCH (:Dataset {namespace: $namespace, name: $name})-[:HAS_VERSION]->(v:DatasetVersion)
+WHERE v.validTo IS NULL OR v.validTo > v.validFrom
 WITH v, COLLECT {
           MATCH (v)-[h:HAS_FIELD]->(f:Field)
           RETURN [f.name, h.type] AS column ORDER BY h.ordinal

@@ -252,6 +252,15 @@ def test_a_schema_read_before_a_later_write_never_becomes_the_current_one(
     assert marquez_fields(gateway, "file", f"{loaded.root}/data/inventory.csv") == INVENTORY_V2
 
 
+def test_history_lists_the_changes_of_a_schema_and_not_its_re_sightings(
+    stack: StackSettings, loaded: Scenario,
+) -> None:
+    """Read with v1, written with v2, read with v2: two versions, the day-3 read is none."""
+    answer = history("file", f"{loaded.root}/data/inventory.csv")
+    rows = answer["rows"]
+    assert len(rows) == 2, rows
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_validity_of_schemas_does_not_depend_on_how_records_are_batched_or_ordered(
     stack: StackSettings, seed: int,
