@@ -7,10 +7,9 @@ the runs of its jobs.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from neo4j import Driver
+
+from lineage.bench.graph_dump import node_line, relationship_line
 
 NODES = """
 MATCH (n) WHERE n.namespace = $ns OR n.jobNamespace = $ns
@@ -20,23 +19,7 @@ MATCH (:Job {namespace: $ns})-[:HAS_RUN]->(n:Run)
 RETURN elementId(n) AS id
 """
 
-KEYS = {"Job": ("namespace", "name"), "Dataset": ("namespace", "name"), "Run": ("runId",),
-        "JobVersion": ("id",), "DatasetVersion": ("id",), "Field": ("namespace", "dataset", "name")}
-
 Snapshot = tuple[frozenset[str], frozenset[str]]
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "iso_format"):
-        return value.iso_format()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _identity(labels: list[str], props: dict[str, Any]) -> str:
-    label = labels[0]
-    return label + ":" + "|".join(str(props.get(k)) for k in KEYS[label])
 
 
 def node_ids(driver: Driver, namespace: str) -> list[str]:
@@ -55,13 +38,10 @@ def snapshot(driver: Driver, namespace: str) -> Snapshot:
         "MATCH (a)-[r]->(b) WHERE elementId(a) IN $ids AND elementId(b) IN $ids "
         "RETURN labels(a) AS la, properties(a) AS pa, type(r) AS t, properties(r) AS p, "
         "labels(b) AS lb, properties(b) AS pb", ids=ids, routing_="r")
-    node_texts = frozenset(
-        json.dumps([n["l"], {k: _plain(v) for k, v in n["p"].items()}], sort_keys=True)
-        for n in nodes)
-    rel_texts = frozenset(
-        json.dumps([_identity(r["la"], r["pa"]), r["t"], _identity(r["lb"], r["pb"]),
-                    {k: _plain(v) for k, v in r["p"].items()}], sort_keys=True)
-        for r in rels)
+    # The same canonical lines as `lineage bench dump`, so one format serves both.
+    node_texts = frozenset(node_line(n["l"], n["p"]) for n in nodes)
+    rel_texts = frozenset(relationship_line(r["la"], r["pa"], r["t"], r["p"], r["lb"], r["pb"])
+                          for r in rels)
     return node_texts, rel_texts
 
 
