@@ -76,18 +76,27 @@ _ARROW = {"upstream": ("<-", "-"), "downstream": ("-", "->")}
 
 # The shortest distance of each node from the nearest root. Grouping by root first keeps the
 # breadth-first VarLengthExpand(Pruning,BFS) of one root (see the cookbook's maximum depths).
+# <VALID> restricts the steps to the pairs valid at $asOf (empty for "ever").
 _REACH = """\
   UNWIND roots AS root
   MATCH p = (root)<IN>[:INPUT_TO|OUTPUT_TO*1..40]<OUT>(n)
-  WHERE NOT n IN roots
+  WHERE NOT n IN roots<VALID>
   WITH root, n, min(length(p)) AS steps
   WITH n, min(steps) AS steps
 """
 
+# A pair (INPUT_TO / OUTPUT_TO) is valid at $asOf when one of its intervals holds it: the job's
+# version valid then read or wrote that dataset (see docs/graph-model.md, "Time travel").
+_PAIR_VALID = ("any(i IN range(0, size(coalesce(r.validFrom, [])) - 1)\n"
+               "{indent}WHERE r.validFrom[i] <= $asOf < r.validTo[i])")
+_STEPS_VALID = ("\n    AND all(r IN relationships(p) WHERE "
+                + _PAIR_VALID.format(indent=" " * 28) + ")")
+_LINK_VALID = "\n                          AND " + _PAIR_VALID.format(indent=" " * 30)
+
 # Which nodes one step closer to the root a node n is linked to; a root that is an alias of
 # the asked dataset is shown as the dataset.
-_LINK = {"upstream": "(n)-[:INPUT_TO|OUTPUT_TO]->(m)",
-         "downstream": "(m)-[:INPUT_TO|OUTPUT_TO]->(n)"}
+_LINK = {"upstream": "(n)-[r:INPUT_TO|OUTPUT_TO]->(m)",
+         "downstream": "(m)-[r:INPUT_TO|OUTPUT_TO]->(n)"}
 
 _TREE = """\
 CALL (roots) {
@@ -104,7 +113,7 @@ RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, 
        CASE steps
          WHEN 0 THEN COLLECT { MATCH (n)-[:CHILD_OF]->(m) WHERE m IN closer
                                RETURN m {.namespace, .name} AS m ORDER BY m.namespace, m.name }
-         ELSE COLLECT { MATCH <LINK> WHERE m IN closer
+         ELSE COLLECT { MATCH <LINK> WHERE m IN closer<LINK_VALID>
                         WITH DISTINCT CASE WHEN m:Dataset AND m IN roots THEN asked ELSE m END AS m
                         RETURN m {.namespace, .name} AS m ORDER BY m.namespace, m.name }
        END AS via
@@ -112,19 +121,22 @@ ORDER BY steps, kind, namespace, name
 """
 
 
-def _reach(direction: str) -> str:
+def _reach(direction: str, ever: bool = False) -> str:
     into, out = _ARROW[direction]
-    return _REACH.replace("<IN>", into).replace("<OUT>", out)
+    return _REACH.replace("<IN>", into).replace("<OUT>", out).replace(
+        "<VALID>", "" if ever else _STEPS_VALID)
 
 
-def _tree_of(asked: str, direction: str) -> str:
+def _tree_of(asked: str, direction: str, ever: bool = False) -> str:
     """The statement of an upstream/downstream tree (see :data:`DATASET_UPSTREAM`)."""
-    return asked + _TREE.replace("<REACH>", _reach(direction)).replace("<LINK>",
-                                                                        _LINK[direction])
+    return asked + _TREE.replace("<REACH>", _reach(direction, ever)).replace(
+        "<LINK>", _LINK[direction]).replace(
+        "<LINK_VALID>", "" if ever else _LINK_VALID)
 
 
 DATASET_UPSTREAM = _tree_of(_DATASET, "upstream")
-"""Where does this dataset come from? The jobs and datasets up to ``$hops`` hops upstream.
+"""Where does this dataset come from, as of ``$asOf``? The jobs and datasets up to ``$hops``
+hops upstream, through the job versions valid then.
 
 A hop is one job: the jobs that write the dataset and their inputs are one hop away. ``via``
 names the nodes one step closer to the root that each node is directly linked to (the tree).
@@ -132,26 +144,49 @@ A symlink alias stands for its primary, and the lineage of every name of the dat
 """
 
 DATASET_DOWNSTREAM = _tree_of(_DATASET, "downstream")
-"""What is built from this dataset? The jobs and datasets up to ``$hops`` hops downstream."""
+"""What is built from this dataset, as of ``$asOf``? The jobs and datasets up to ``$hops``
+hops downstream."""
 
 JOB_UPSTREAM = _tree_of(_JOB, "upstream")
-"""What does this job depend on? Its inputs and what made them, up to ``$hops`` hops.
+"""What does this job depend on, as of ``$asOf``? Its inputs and what made them.
 
 For a parent job (a DAG, a Spark application, a dbt run), the lineage of its child jobs: each
 child is a row at hop 0, ``via`` its parent.
 """
 
 JOB_DOWNSTREAM = _tree_of(_JOB, "downstream")
-"""What depends on this job (or its child jobs)? Its outputs and what is built from them."""
+"""What depends on this job (or its child jobs), as of ``$asOf``? Its outputs and what is
+built from them."""
 
-DATASET_IMPACT = _DATASET + f"""\
+DATASET_UPSTREAM_EVER = _tree_of(_DATASET, "upstream", ever=True)
+"""Where has this dataset ever come from? Every pair any event named, whenever."""
+
+DATASET_DOWNSTREAM_EVER = _tree_of(_DATASET, "downstream", ever=True)
+"""What has ever been built from this dataset?"""
+
+JOB_UPSTREAM_EVER = _tree_of(_JOB, "upstream", ever=True)
+"""What has this job (or its child jobs) ever depended on?"""
+
+JOB_DOWNSTREAM_EVER = _tree_of(_JOB, "downstream", ever=True)
+"""What has ever depended on this job (or its child jobs)?"""
+
+
+def _impact(ever: bool) -> str:
+    return _DATASET + f"""\
 CALL (roots) {{
-{_reach("downstream")}  RETURN n, steps
+{_reach("downstream", ever)}  RETURN n, steps
 }}
 RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name
 ORDER BY steps, kind, namespace, name
 """
-"""What breaks if this dataset changes? Every job and dataset downstream, with its distance."""
+
+
+DATASET_IMPACT = _impact(ever=False)
+"""What breaks if this dataset changes now (as of ``$asOf``)? Every job and dataset
+downstream, with its distance."""
+
+DATASET_IMPACT_EVER = _impact(ever=True)
+"""What has ever been downstream of this dataset? Every pair any event named."""
 
 FIELD_IMPACT = """\
 MATCH (root:Field {namespace: $namespace, dataset: $dataset, name: $field})
@@ -270,43 +305,31 @@ COLUMN_DOWNSTREAM = _COLUMN + _COLUMN_WALK.replace(
 """What does this column feed, directly or not? Columns, and datasets it joins or filters
 (``field`` null), each ``indirect`` or not, with the transformations of each edge."""
 
-# As of a time, a flow step is taken only when the job's version valid then reads or writes
-# that dataset (as the step's relationship names it).
+# As of a time, a flow step is taken only when the pair is valid then: the job's version valid
+# at $asOf reads or writes that dataset; each job row carries that version and its interval.
 _AS_OF = """\
 CALL (roots) {
-  UNWIND roots AS root
-  MATCH p = (root)<IN>[:INPUT_TO|OUTPUT_TO*1..40]<OUT>(n)
-  WHERE NOT n IN roots
-    AND all(r IN relationships(p) WHERE EXISTS {
-          WITH r, CASE type(r) WHEN 'INPUT_TO' THEN endNode(r) ELSE startNode(r) END AS job,
-                  CASE type(r) WHEN 'INPUT_TO' THEN startNode(r) ELSE endNode(r) END AS dataset
-          MATCH (job)-[:HAS_VERSION]->(v:JobVersion)-[uses:READS|WRITES]->(dataset)
-          WHERE v.validFrom <= $asOf AND (v.validTo IS NULL OR $asOf < v.validTo)
-            AND (type(uses) = 'READS') = (type(r) = 'INPUT_TO') })
-  WITH root, n, min(length(p)) AS steps
-  WITH n, min(steps) AS steps
-  WHERE steps <= 2 * $hops
+<REACH>  WHERE steps <= 2 * $hops
   RETURN n, steps
 }
-OPTIONAL MATCH (n)-[:HAS_VERSION]->(v:JobVersion)
-WHERE v.validFrom <= $asOf AND (v.validTo IS NULL OR $asOf < v.validTo)
+OPTIONAL MATCH (n)-[i:VALID_AS]->(v:JobVersion)
+WHERE i.validFrom <= $asOf AND (i.validTo IS NULL OR $asOf < i.validTo)
 RETURN (steps + 1) / 2 AS hops, labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name,
-       v.id AS version, v.validFrom AS validFrom, v.validTo AS validTo, v.sql AS sql
+       v.id AS version, i.validFrom AS validFrom, i.validTo AS validTo, v.sql AS sql
 ORDER BY steps, kind, namespace, name
 """
 
 
 def _as_of(direction: str) -> str:
     """The statement of the lineage as of ``$asOf`` (see :data:`AS_OF_UPSTREAM`)."""
-    into, out = _ARROW[direction]
-    return _DATASET + _AS_OF.replace("<IN>", into).replace("<OUT>", out)
+    return _DATASET + _AS_OF.replace("<REACH>", _reach(direction))
 
 
 AS_OF_UPSTREAM = _as_of("upstream")
 """Where did this dataset come from at time ``$asOf``? Through the job versions valid then.
 
 Each ``INPUT_TO``/``OUTPUT_TO`` step is taken only when the job's version valid at ``$asOf``
-``READS``/``WRITES`` that dataset; a job row carries that version.
+read/wrote that dataset (the pair's intervals); a job row carries that version.
 """
 
 AS_OF_DOWNSTREAM = _as_of("downstream")
@@ -338,16 +361,17 @@ ORDER BY validFrom, version
 """How did this dataset change? Its versions in time order, each against the one before."""
 
 JOB_HISTORY = """\
-MATCH (:Job {namespace: $namespace, name: $name})-[:HAS_VERSION]->(v:JobVersion)
-RETURN v.id AS version, v.validFrom AS validFrom, v.validTo AS validTo, v.sql AS sql,
+MATCH (:Job {namespace: $namespace, name: $name})-[i:VALID_AS]->(v:JobVersion)
+RETURN v.id AS version, i.validFrom AS validFrom, i.validTo AS validTo, v.sql AS sql,
        COLLECT { MATCH (v)-[:READS]->(d) RETURN d {.namespace, .name} AS d
                  ORDER BY d.namespace, d.name } AS reads,
        COLLECT { MATCH (v)-[:WRITES]->(d) RETURN d {.namespace, .name} AS d
                  ORDER BY d.namespace, d.name } AS writes,
-       COUNT { (:Run)-[:RAN_AS]->(v) } AS runs
+       i.runs AS runs
 ORDER BY validFrom, version
 """
-"""How did this job change? Its versions in time order, with their SQL, inputs and outputs."""
+"""How did this job change? Its versions in time order, one row per validity interval (a
+version valid again after another is a row again), with their SQL, inputs, outputs and runs."""
 
 DATASET_VERSION_DIFF = """\
 MATCH (a:DatasetVersion {id: $from})
@@ -484,6 +508,10 @@ RECIPES: dict[str, str] = {
     "DATASET_UPSTREAM": DATASET_UPSTREAM, "DATASET_DOWNSTREAM": DATASET_DOWNSTREAM,
     "JOB_UPSTREAM": JOB_UPSTREAM, "JOB_DOWNSTREAM": JOB_DOWNSTREAM,
     "DATASET_IMPACT": DATASET_IMPACT, "FIELD_IMPACT": FIELD_IMPACT,
+    "DATASET_UPSTREAM_EVER": DATASET_UPSTREAM_EVER,
+    "DATASET_DOWNSTREAM_EVER": DATASET_DOWNSTREAM_EVER,
+    "JOB_UPSTREAM_EVER": JOB_UPSTREAM_EVER, "JOB_DOWNSTREAM_EVER": JOB_DOWNSTREAM_EVER,
+    "DATASET_IMPACT_EVER": DATASET_IMPACT_EVER,
     "FIELD_UPSTREAM": FIELD_UPSTREAM, "FIELD_DOWNSTREAM": FIELD_DOWNSTREAM,
     "COLUMN_UPSTREAM": COLUMN_UPSTREAM, "COLUMN_DOWNSTREAM": COLUMN_DOWNSTREAM,
     "AS_OF_UPSTREAM": AS_OF_UPSTREAM, "AS_OF_DOWNSTREAM": AS_OF_DOWNSTREAM,

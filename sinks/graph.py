@@ -1,6 +1,6 @@
 """The graph contract in Cypher: schema migration, and one idempotent UNWIND statement per kind.
 
-Contract: :func:`rows` turns decoded change records (``schemas/lineage_change.v1.avsc``) into
+Contract: :func:`rows` turns decoded change records (``schemas/lineage_change.v2.avsc``) into
 parameter rows, or raises :class:`ContractViolation` with the reason; :func:`write_batch` applies
 rows inside one managed transaction. Every statement is a merge whose result does not depend on
 how often or in which order records arrive (DESIGN.md, guarantees 2 and 3):
@@ -11,8 +11,9 @@ how often or in which order records arrive (DESIGN.md, guarantees 2 and 3):
 - a value that can differ between records (a node's facets, a run's state) is taken from the
   record that sorts last by an *order key*: eventTime first, then a content hash, so two
   records with the same time still resolve the same way whatever their arrival order;
-- ``validTo`` of a job's or dataset's versions is recomputed from all its versions' validFrom
-  (for a dataset, from those that change it: :data:`DATASET_VALID_TO`).
+- ``validTo`` of a dataset's versions is recomputed from all its versions' validFrom (those that
+  change it: :data:`DATASET_VALID_TO`); a job's versions and their validity intervals are
+  worked out from all of its runs (:mod:`sinks.timeline`).
 
 Every value reaches Neo4j as a query parameter; labels and relationship types are constants.
 
@@ -31,14 +32,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neo4j import Driver, ManagedTransaction
 
+from core.content import canonical_json
 from core.errors import ContractViolation
+from sinks import timeline
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TERMINAL_STATES = frozenset({"COMPLETE", "FAIL", "ABORT"})
@@ -74,7 +76,7 @@ def migrate(driver: Driver, database: str | None = None) -> None:
 NODE_LABELS = ("Job", "Dataset", "Run", "JobVersion", "DatasetVersion", "Field")
 RELATIONSHIP_TYPES = ("INPUT_TO", "OUTPUT_TO", "HAS_VERSION", "READS", "WRITES", "HAS_FIELD",
                       "HAS_RUN", "RAN_AS", "WROTE", "READ_FROM", "WROTE_TO", "CHILD_OF", "FEEDS",
-                      "AFFECTS", "SYMLINK_OF")
+                      "AFFECTS", "SYMLINK_OF", "VALID_AS")
 
 
 def graph_size(driver: Driver, database: str | None = None
@@ -111,22 +113,20 @@ FOREACH (_ IN CASE WHEN row.facets IS NOT NULL
   SET n.facets = row.facets, n.facetsOrder = row.order, n.description = row.description)
 """
 
+def _keep_latest(key: str) -> str:
+    """Cypher keeping a run's behaviour facet ``key`` from its latest event carrying it."""
+    facet, order = f"{key}Facet", f"{key}FacetOrder"
+    return (f"FOREACH (_ IN CASE WHEN row.{facet} IS NOT NULL\n"
+            f"                    AND (r.{order} IS NULL OR row.{order} > r.{order})\n"
+            f"               THEN [1] ELSE [] END |\n"
+            f"  SET r.{facet} = row.{facet}, r.{order} = row.{order})\n")
+
+
+_DEFINITION = "".join(_keep_latest(key) for key in timeline.DEFINING_JOB_FACETS)
+
 STATEMENTS: dict[str, str] = {
     "Job": _NODE_FACETS.format(label="Job", first=_earliest("n.firstSeen", "row.t")),
     "Dataset": _NODE_FACETS.format(label="Dataset", first=_earliest("n.firstSeen", "row.t")),
-    "JobVersion": f"""
-UNWIND $rows AS row
-MERGE (v:JobVersion {{id: row.id}})
-SET v.validFrom = {_earliest("v.validFrom", "row.t")},
-    v.jobNamespace = row.jobNamespace, v.jobName = row.jobName,
-    v.definition = row.definition, v.sql = row.sql
-MERGE (j:Job {{namespace: row.jobNamespace, name: row.jobName}})
-MERGE (j)-[:HAS_VERSION]->(v)
-FOREACH (d IN row.inputs |
-  MERGE (ds:Dataset {{namespace: d.namespace, name: d.name}}) MERGE (v)-[:READS]->(ds))
-FOREACH (d IN row.outputs |
-  MERGE (ds:Dataset {{namespace: d.namespace, name: d.name}}) MERGE (v)-[:WRITES]->(ds))
-""",
     "DatasetVersion": f"""
 UNWIND $rows AS row
 MERGE (v:DatasetVersion {{id: row.id}})
@@ -165,10 +165,9 @@ MERGE (j)-[:HAS_RUN]->(r)
 SET r.jobNamespace = row.jobNamespace, r.jobName = row.jobName,
     r.startedAt = CASE WHEN row.eventType = 'START'
                        THEN {_earliest("r.startedAt", "row.t")} ELSE r.startedAt END,
-    r.endedAt = CASE WHEN row.terminal THEN {_latest("r.endedAt", "row.t")} ELSE r.endedAt END
-FOREACH (id IN CASE WHEN row.jobVersionId IS NULL THEN [] ELSE [row.jobVersionId] END |
-  MERGE (v:JobVersion {{id: id}}) MERGE (r)-[:RAN_AS]->(v))
-FOREACH (p IN CASE WHEN row.parentRunId IS NULL THEN [] ELSE [row] END |
+    r.endedAt = CASE WHEN row.terminal THEN {_latest("r.endedAt", "row.t")} ELSE r.endedAt END,
+    r.firstSeen = {_earliest("r.firstSeen", "row.t")}
+{_DEFINITION}FOREACH (p IN CASE WHEN row.parentRunId IS NULL THEN [] ELSE [row] END |
   MERGE (pr:Run {{runId: p.parentRunId}})
   MERGE (r)-[:CHILD_OF]->(pr)
   MERGE (pj:Job {{namespace: p.parentJobNamespace, name: p.parentJobName}})
@@ -235,17 +234,6 @@ SET s.type = {_latest("s.type", "row.type")}
 """,
 }
 
-#: validTo of every version of the given jobs: the next version's validFrom.
-VALID_TO = """
-UNWIND $keys AS key
-MATCH (:{label} {{namespace: key.namespace, name: key.name}})-[:HAS_VERSION]->(v:{version})
-WITH key, v ORDER BY v.validFrom, v.id
-WITH key, collect(v) AS versions
-UNWIND range(0, size(versions) - 1) AS i
-WITH versions[i] AS v, CASE WHEN i + 1 < size(versions) THEN versions[i + 1].validFrom END AS next
-SET v.validTo = next
-"""
-
 #: validTo of every version of the given datasets. A version is a change of the dataset when
 #: it is the first, a write (a run WROTE it) or a schema other than the one of the version just
 #: before it; its validTo is the next change's validFrom. Any other version is an observation
@@ -277,8 +265,10 @@ CALL (versions, changed) {
 """
 
 # Nodes before the relationships that refer to them (fewer lock waits), versions before validTo.
-ORDER = ("Job", "Dataset", "JobVersion", "DatasetVersion", "Run", "JobLineage", "RunIO",
-         "ColumnLineage", "Symlink")
+# A JobVersion record (written by processors before change schema v2) is not applied: versions
+# come from the runs (sinks.timeline), after every other statement of the batch.
+ORDER = ("Job", "Dataset", "DatasetVersion", "Run", "JobLineage", "RunIO", "ColumnLineage",
+         "Symlink")
 
 
 def to_datetime(micros: int) -> datetime:
@@ -308,14 +298,22 @@ def _refs_ok(refs: Iterable[Mapping[str, Any]]) -> None:
         _required(ref, "namespace", "name")
 
 
+def _json_object(text: str | None, what: str) -> dict[str, Any]:
+    """The JSON object ``text`` (empty for None)."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ContractViolation(f"{what} is not a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ContractViolation(f"{what} is not a JSON object: {text[:80]!r}")
+    return value
+
+
 def _inner_string(text: str | None, what: str, facet: str, key: str) -> str | None:
     """``text[facet][key]`` of a JSON object text, when that is a string."""
-    if text is None:
-        return None
-    try:
-        inner = json.loads(text).get(facet)
-    except (ValueError, AttributeError) as exc:
-        raise ContractViolation(f"{what} is not a JSON object: {exc}") from exc
+    inner = _json_object(text, what).get(facet)
     value = inner.get(key) if isinstance(inner, dict) else None
     return value if isinstance(value, str) else None
 
@@ -368,6 +366,11 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
         # A terminal state wins a tie in time (DESIGN.md, guarantee 3).
         body["order"] = _order(time, f"{body['eventType']}|{body['facets'] or ''}",
                                rank=int(body["terminal"]))
+        # Each behaviour facet is kept from the run's latest event that carries it.
+        definition = _json_object(body.get("definition"), "definition")
+        for key in timeline.DEFINING_JOB_FACETS:
+            text = canonical_json(definition[key]) if key in definition else None
+            body[f"{key}Facet"], body[f"{key}FacetOrder"] = text, _order(time, text)
     elif kind == "RunIO":
         _required(body, "runId")
         _refs_ok(body["inputs"])
@@ -396,30 +399,30 @@ def write_batch(tx: ManagedTransaction, batch: Mapping[str, list[dict[str, Any]]
                 timings: dict[str, float] | None = None) -> None:
     """Apply rows grouped by kind (from :func:`row`) in one transaction.
 
-    ``timings``, when given, receives the seconds each kind's statement took (``validTo`` as
-    ``VersionValidity``): where a batch's time goes, for the sink's metrics.
+    ``timings``, when given, receives the seconds each kind's statement took (the datasets'
+    ``validTo`` as ``VersionValidity``, the jobs' versions and intervals as ``JobTimeline``):
+    where a batch's time goes, for the sink's metrics.
     """
-    versioned: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     clock = time.perf_counter
-    for kind in ORDER:
-        kind_rows = batch.get(kind)
-        if not kind_rows:
-            continue
-        started = clock()
-        tx.run(STATEMENTS[kind], rows=kind_rows).consume()
+
+    def timed(kind: str, started: float) -> None:
         if timings is not None:
             timings[kind] = clock() - started
-        if kind == "JobVersion":
-            versioned[("Job", "JobVersion")] |= {(r["jobNamespace"], r["jobName"])
-                                                 for r in kind_rows}
-        elif kind == "DatasetVersion":
-            versioned[("Dataset", "DatasetVersion")] |= {(r["namespace"], r["name"])
-                                                         for r in kind_rows}
-    started = clock()
-    for (label, version), keys in versioned.items():
-        statement = (DATASET_VALID_TO if label == "Dataset"
-                     else VALID_TO.format(label=label, version=version))
-        tx.run(statement,
-               keys=[{"namespace": ns, "name": n} for ns, n in sorted(keys)]).consume()
-    if timings is not None and versioned:
-        timings["VersionValidity"] = clock() - started
+
+    for kind in ORDER:
+        kind_rows = batch.get(kind)
+        if kind_rows:
+            started = clock()
+            tx.run(STATEMENTS[kind], rows=kind_rows).consume()
+            timed(kind, started)
+    datasets = sorted({(r["namespace"], r["name"]) for r in batch.get("DatasetVersion", ())})
+    if datasets:
+        started = clock()
+        tx.run(DATASET_VALID_TO,
+               keys=[{"namespace": ns, "name": n} for ns, n in datasets]).consume()
+        timed("VersionValidity", started)
+    runs = {r["runId"] for kind in ("Run", "RunIO") for r in batch.get(kind, ())}
+    if runs:
+        started = clock()
+        timeline.apply(tx, runs)
+        timed("JobTimeline", started)

@@ -1,15 +1,18 @@
 """From one accepted OpenLineage event to the graph change records it implies.
 
-Pure functions: no I/O, no state. The records follow ``schemas/lineage_change.v1.avsc``; each is
+Pure functions: no I/O, no state. The records follow ``schemas/lineage_change.v2.avsc``; each is
 an idempotent merge, so the sink can apply any set of them in any order (DESIGN.md, guarantees 2
 and 3). Which of them are worth sending is decided afterwards (:mod:`stream_processor.state`).
 
-Versions are content-addressed:
+Job versions are not made here. A JobVersion is what one whole run did (DESIGN.md, Versions):
+the union of the datasets over all of the run's events, which arrive one by one and may be
+processed by different workers. So each Run record carries its event's behaviour-defining job
+facets (``definition``: ``sql``, ``sourceCode``, ``sourceCodeLocation``, ``jobType`` without their
+``_producer``/``_schemaURL``) and each RunIO its event's datasets, and the sink, which holds all of
+a run's observations, derives the run's version and the job's validity intervals from them
+(``sinks.graph``). A partial event (a RUNNING with a subset of the datasets, an event without
+any) only adds to its run.
 
-- **JobVersion** id = hash(job namespace, name, sorted input keys, sorted output keys, the
-  behaviour-defining job facets ``sql``, ``sourceCode``, ``sourceCodeLocation``, ``jobType``
-  without their ``_producer``/``_schemaURL``). An event with neither inputs nor outputs makes no
-  job version, so it can never make lineage look empty (guarantee 4).
 - **DatasetVersion** id = hash(dataset namespace, name, schema fields (name, type), and the
   producing run for an output). Any dataset that carries a schema facet makes one: an output
   (a write by its run), an input or a DatasetEvent (an observation of the schema, without run:
@@ -26,7 +29,7 @@ Versions are content-addressed:
 ...          "outputs": [{"namespace": "pg", "name": "b"}],
 ...          "producer": "p", "schemaURL": "s"}
 >>> sorted({kind for _key, (kind, _body) in (c.key_and_payload() for c in changes_for(event))})
-['Dataset', 'DatasetVersion', 'Job', 'JobLineage', 'JobVersion', 'Run', 'RunIO']
+['Dataset', 'DatasetVersion', 'Job', 'JobLineage', 'Run', 'RunIO']
 """
 
 from __future__ import annotations
@@ -42,21 +45,15 @@ from typing import Any
 import msgspec
 
 from core.cache import BoundedCache
+from core.content import canonical_json, content_id
 from schemas.codec import ChangeRecord, micros
 
 DEFINING_JOB_FACETS = ("sql", "sourceCode", "sourceCodeLocation", "jobType")
 
 _encoder = msgspec.json.Encoder(order="sorted")
 
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces: equal content, equal text."""
-    return _encoder.encode(value).decode()
-
-
-def content_id(value: Any) -> str:
-    """A 128-bit content address (hex) of ``value``'s canonical JSON."""
-    return hashlib.sha256(_encoder.encode(value)).hexdigest()[:32]
+__all__ = ["Change", "Prepared", "canonical_json", "changes_for", "content_id",
+           "event_content_id", "to_micros"]
 
 
 @lru_cache(maxsize=1024)
@@ -177,17 +174,6 @@ def dataset_version_id(namespace: str, name: str, fields: list[dict[str, Any]],
                        "fields": [[f["name"], f["type"]] for f in fields]})
 
 
-def job_version_id(namespace: str, name: str, inputs: list[tuple[str, str]],
-                   outputs: list[tuple[str, str]], definition: Mapping[str, Any]) -> str:
-    """Content address of a job version (see the module docstring)."""
-    # Pairs, not "ns/name" strings, so ("s3://b/x", "y") and ("s3://b", "x/y") differ; a set,
-    # so a dataset listed twice is the same content as listed once.
-    return content_id({"namespace": namespace, "name": name,
-                       "inputs": sorted({(ns, n) for ns, n in inputs}),
-                       "outputs": sorted({(ns, n) for ns, n in outputs}),
-                       "definition": definition})
-
-
 # ---------------------------------------------------------------------------------------------
 # What is worked out once per distinct content. A job's runs carry the same job facets, inputs
 # and outputs again and again, and a dataset the same facets in every event that reads it: the
@@ -210,9 +196,8 @@ class _JobContent:
 
 @dataclass(frozen=True, slots=True)
 class _JobLineage:
-    """What a job's facets and datasets imply: its version and its lineage edges."""
+    """What a job's datasets imply: its lineage edges."""
 
-    version_id: str
     inputs: list[dict[str, str]]
     outputs: list[dict[str, str]]
     lineage_id: str
@@ -280,7 +265,7 @@ def _job_content(namespace: str, name: str, facets: dict[str, Any], raw: bytes) 
         canonical_json(definition) if definition else None), 3 * len(raw) + 256)
 
 
-def _job_lineage(namespace: str, name: str, raw: bytes, job: _JobContent,
+def _job_lineage(namespace: str, name: str, raw: bytes,
                  in_refs: tuple[tuple[str, str], ...],
                  out_refs: tuple[tuple[str, str], ...]) -> _JobLineage:
     key: _LineageKey | None = (namespace, name, raw, in_refs, out_refs)
@@ -291,11 +276,10 @@ def _job_lineage(namespace: str, name: str, raw: bytes, job: _JobContent,
         key = None
     if found is not None:
         return found
-    version_id = job_version_id(namespace, name, list(in_refs), list(out_refs), job.definition)
     inputs, outputs = _pairs_refs(in_refs), _pairs_refs(out_refs)
     lineage_id = content_id({"jobNamespace": namespace, "jobName": name,
                              "inputs": inputs, "outputs": outputs})
-    lineage = _JobLineage(version_id, inputs, outputs, lineage_id)
+    lineage = _JobLineage(inputs, outputs, lineage_id)
     if key is None:
         return lineage
     return _lineages.put(key, lineage, len(raw) + 256 * (len(in_refs) + len(out_refs)) + 256)
@@ -473,20 +457,14 @@ def _changes(event: Mapping[str, Any], repairs: tuple[str, ...], prepared: Prepa
         out.append(Change(jkey, "Job", {"namespace": job_ns, "name": job_name,
                                         "facets": content.facets_json}, time,
                           content.facets_id))
-        version_id = lineage = None
+        lineage = None
         if inputs or outputs:
             in_refs = tuple((d["namespace"], d["name"]) for d in inputs)
             out_refs = tuple((d["namespace"], d["name"]) for d in outputs)
-            lineage = _job_lineage(job_ns, job_name, raw, content, in_refs, out_refs)
-            version_id = lineage.version_id
-            out.append(Change(jkey, "JobVersion", {
-                "id": version_id, "jobNamespace": job_ns, "jobName": job_name,
-                "inputs": lineage.inputs, "outputs": lineage.outputs,
-                "definition": content.definition_json,
-            }, time, version_id))
+            lineage = _job_lineage(job_ns, job_name, raw, in_refs, out_refs)
         if run_id is not None:
             out.append(Change(f"run:{run_id}", "Run", _run_body(
-                run, job_ns, job_name, event_type, version_id, repairs), time))
+                run, job_ns, job_name, event_type, content.definition_json, repairs), time))
         if lineage is None:
             return
         out.append(Change(jkey, "JobLineage", {
@@ -502,21 +480,12 @@ def _job_changes_slowly(job_ns: Any, job_name: Any, jkey: str, job_facets: Any,
     """The job's records, worked out without memos (for facets that cannot be a memo key)."""
     yield Change(jkey, "Job", {"namespace": job_ns, "name": job_name,
                                "facets": _facets_json(job_facets)}, time)
-    version_id = None
-    if inputs or outputs:
+    if run_id is not None:
         definition = {k: _without_meta(job_facets[k])
                       for k in DEFINING_JOB_FACETS if k in job_facets}
-        in_refs = [(d["namespace"], d["name"]) for d in inputs]
-        out_refs = [(d["namespace"], d["name"]) for d in outputs]
-        version_id = job_version_id(job_ns, job_name, in_refs, out_refs, definition)
-        yield Change(jkey, "JobVersion", {
-            "id": version_id, "jobNamespace": job_ns, "jobName": job_name,
-            "inputs": _refs(inputs), "outputs": _refs(outputs),
-            "definition": canonical_json(definition) if definition else None,
-        }, time)
-    if run_id is not None:
-        yield Change(f"run:{run_id}", "Run", _run_body(run, job_ns, job_name, event_type,
-                                                      version_id, repairs), time)
+        yield Change(f"run:{run_id}", "Run", _run_body(
+            run, job_ns, job_name, event_type,
+            canonical_json(definition) if definition else None, repairs), time)
     if not (inputs or outputs):
         return
     yield Change(jkey, "JobLineage", {
@@ -561,7 +530,7 @@ def _datasets_of(value: Any) -> list[Mapping[str, Any]]:
 
 
 def _run_body(run: Mapping[str, Any], job_ns: str, job_name: str, event_type: str,
-              version_id: str | None, repairs: tuple[str, ...]) -> dict[str, Any]:
+              definition: str | None, repairs: tuple[str, ...]) -> dict[str, Any]:
     facets = run.get("facets") or {}
     parent = _mapping(facets.get("parent"))
     root = _mapping(parent.get("root"))
@@ -574,7 +543,8 @@ def _run_body(run: Mapping[str, Any], job_ns: str, job_name: str, event_type: st
 
     return {
         "runId": run["runId"], "jobNamespace": job_ns, "jobName": job_name,
-        "eventType": event_type, "facets": _facets_json(facets), "jobVersionId": version_id,
+        "eventType": event_type, "facets": _facets_json(facets), "jobVersionId": None,
+        "definition": definition,
         "parentRunId": ref(parent, "run", "runId"),
         "parentJobNamespace": ref(parent, "job", "namespace"),
         "parentJobName": ref(parent, "job", "name"),

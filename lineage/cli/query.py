@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from core.errors import NotFound
+from core.errors import ConfigError, NotFound
 from core.settings import CommonSettings
 from lineage.cli.common import friendly_errors
 from lineage.queries import MAX_HOPS
@@ -26,6 +26,10 @@ app = typer.Typer(
          "Y\"; \"resolved\" in --json), and lineage recorded under any of its names counts. A "
          "parent job (an Airflow DAG, a Spark application, a dbt run) answers with the lineage "
          "of its child jobs, which it lists.\n\n"
+         "Lineage is answered as of a time, now by default: through the job versions valid "
+         "then (a job's version is that of its latest run started by then), so an input a job "
+         "dropped is not upstream any more; --at T asks for another time, --ever for every "
+         "pair ever observed.\n\n"
          "Column questions include indirect dependencies (a column that joins, filters, groups, "
          "sorts... a dataset), marked as indirect; --direct-only follows column-to-column "
          "edges (FEEDS) only.\n\n"
@@ -42,6 +46,11 @@ JobFlag = Annotated[bool, typer.Option(
     "--job", help="name a job instead of a dataset (a parent job: the lineage of its children)")]
 Hops = Annotated[int, typer.Option(min=1, max=MAX_HOPS, help=f"how many jobs away, 1-{MAX_HOPS}")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+At = Annotated[str | None, typer.Option(
+    "--at", help="answer as of this time (ISO 8601, UTC without an offset): the job versions "
+                 "valid then; default now")]
+Ever = Annotated[bool, typer.Option(
+    "--ever", help="every pair ever observed, whatever the versions: the union of all time")]
 DirectOnly = Annotated[bool, typer.Option(
     "--direct-only", help="only column-to-column lineage (FEEDS): leave out the indirect "
                           "dependencies (join, filter, group by, sort, window, conditional)")]
@@ -138,23 +147,42 @@ def _count(rows: list[dict[str, Any]]) -> str:
             + f"{_plural(jobs, 'job')} and {_plural(len(rows) - children - jobs, 'dataset')}")
 
 
+def _when(at: str | None, ever: bool) -> tuple[Any, str]:
+    """The ``$asOf`` of a question and the words that say it (empty for now)."""
+    from datetime import UTC, datetime
+
+    from lineage import queries
+
+    if ever and at is not None:
+        raise ConfigError("--at and --ever contradict each other",
+                          hint="--at T answers for one time, --ever for all of them")
+    if ever:
+        return None, ", ever"
+    if at is None:
+        return datetime.now(UTC), ""
+    as_of = queries.parse_time(at)
+    return as_of, f" as of {queries.iso(as_of)}"
+
+
 def _lineage(direction: str, ref: str, namespace: str | None, job: bool, hops: int,
-             as_json: bool) -> None:
+             at: str | None, ever: bool, as_json: bool) -> None:
     from lineage import queries
 
     kind = "job" if job else "dataset"
-    recipe = f"{kind.upper()}_{direction.upper()}"
+    recipe = f"{kind.upper()}_{direction.upper()}" + ("_EVER" if ever else "")
+    as_of, when = _when(at, ever)
     with _graph() as graph:
         if job:
             (ns, name), resolved = _resolve(graph, kind, ref, namespace), None
         else:
             ns, name, resolved = _dataset(graph, ref, namespace)
-        parameters = {"namespace": ns, "name": name, "hops": hops}
+        parameters = {"namespace": ns, "name": name, "hops": hops,
+                      **({} if ever else {"asOf": as_of})}
         rows = graph.read(queries.RECIPES[recipe], **parameters)
 
     def text() -> list[str]:
         lines = queries.lineage_tree(("Job" if job else "Dataset", ns, name), rows)
-        return [*lines, f"{_count(rows)} {direction} within {_plural(hops, 'hop')}"]
+        return [*lines, f"{_count(rows)} {direction} within {_plural(hops, 'hop')}{when}"]
 
     _emit(as_json, direction, [recipe], parameters, rows, text, resolved)
 
@@ -162,7 +190,8 @@ def _lineage(direction: str, ref: str, namespace: str | None, job: bool, hops: i
 @app.command("upstream")
 @friendly_errors
 def query_upstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
-                   hops: Hops = 3, as_json: Json = False) -> None:
+                   hops: Hops = 3, at: At = None, ever: Ever = False,
+                   as_json: Json = False) -> None:
     """Where a dataset (or job) comes from, as a tree: the jobs and datasets upstream.
 
     For a parent job (--job of a DAG, a Spark application, a dbt run) the
@@ -170,13 +199,14 @@ def query_upstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
 
     Example: ``lineage query upstream 'postgres://db:5432:mart.revenue' --hops 2``
     """
-    _lineage("upstream", ref, namespace, job, hops, as_json)
+    _lineage("upstream", ref, namespace, job, hops, at, ever, as_json)
 
 
 @app.command("downstream")
 @friendly_errors
 def query_downstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
-                     hops: Hops = 3, as_json: Json = False) -> None:
+                     hops: Hops = 3, at: At = None, ever: Ever = False,
+                     as_json: Json = False) -> None:
     """What is built from a dataset (or job), as a tree: the jobs and datasets downstream.
 
     For a parent job the tree starts with its child jobs and shows what
@@ -184,7 +214,7 @@ def query_downstream(ref: Ref, namespace: Namespace = None, job: JobFlag = False
 
     Example: ``lineage query downstream --job 'airflow:etl.load_orders'``
     """
-    _lineage("downstream", ref, namespace, job, hops, as_json)
+    _lineage("downstream", ref, namespace, job, hops, at, ever, as_json)
 
 
 @app.command("impact")
@@ -195,6 +225,8 @@ def query_impact(
     field: Annotated[str | None, typer.Option(
         "--field", "-f", help="a column of the dataset: its impact through column lineage")] = None,
     direct_only: DirectOnly = False,
+    at: At = None,
+    ever: Ever = False,
     as_json: Json = False,
 ) -> None:
     """What breaks if a dataset (or one of its columns) changes: everything downstream, by hop.
@@ -206,10 +238,12 @@ def query_impact(
     """
     from lineage import queries
 
+    as_of, when = _when(at, ever)
     with _graph() as graph:
         ns, name, resolved = _dataset(graph, ref, namespace)
         if field is None:
-            recipe, parameters = "DATASET_IMPACT", {"namespace": ns, "name": name}
+            recipe = "DATASET_IMPACT_EVER" if ever else "DATASET_IMPACT"
+            parameters = {"namespace": ns, "name": name, **({} if ever else {"asOf": as_of})}
         else:
             _check_field(graph, ns, name, field)
             recipe = "FIELD_IMPACT" if direct_only else "COLUMN_DOWNSTREAM"
@@ -223,7 +257,7 @@ def query_impact(
                 f"{'job' if r['kind'] == 'Job' else 'dataset'} "
                 + (queries.display(r["name"]) if r["namespace"] == ns
                    else queries.display_ref(r["namespace"], r["name"]))))
-            return [*lines, f"{_count(rows)} downstream"]
+            return [*lines, f"{_count(rows)} downstream{when}"]
         title = f"impact of column {queries.field_label(ns, name, field, '')}"
         lines = queries.by_hops(title, rows, lambda r: queries.column_label(r, ns))
         return [*lines, queries.column_count(rows, "downstream")]

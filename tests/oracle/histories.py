@@ -147,6 +147,17 @@ def job_event(moment: datetime, the_job: Node, inputs: Sequence[dict[str, Any]],
             "inputs": list(inputs), "outputs": list(outputs)}
 
 
+def renamespaced(value: Any, suffix: str) -> Any:
+    """A copy of events (or any JSON) with every namespace given ``suffix``: a history of its
+    own in a graph shared with other tests."""
+    if isinstance(value, list):
+        return [renamespaced(v, suffix) for v in value]
+    if isinstance(value, dict):
+        return {k: (v + suffix if k == "namespace" and isinstance(v, str)
+                    else renamespaced(v, suffix)) for k, v in value.items()}
+    return value
+
+
 def times_of_interest(events: Iterable[Mapping[str, Any]]) -> list[datetime]:
     """Instants to ask at: before the first event, at each event time, between each two, after."""
     times = sorted({parse_time(e["eventTime"]) for e in events})

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sinks import graph, timeline
 from stream_processor import versioning
 from stream_processor.versioning import canonical_json, changes_for, content_id, to_micros
 
@@ -78,8 +79,23 @@ def only(event: dict[str, Any], kind: str) -> dict[str, Any]:
     return found[0]
 
 
+def run_version(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The JobVersion the sink derives (sinks.timeline) for a run made of this one event, from
+    the event's Run and RunIO records; None when the run makes none."""
+    run = only(event, "Run")
+    row = graph.row("Run", {"eventTime": 0, "payload": ("Run", run)})
+    io = bodies(event, "RunIO")
+    return timeline.version_of(
+        run["jobNamespace"], run["jobName"],
+        [row[f"{k}Facet"] for k in timeline.DEFINING_JOB_FACETS],
+        [(d["namespace"], d["name"]) for b in io for d in b["inputs"]],
+        [(d["namespace"], d["name"]) for b in io for d in b["outputs"]])
+
+
 def job_version_id(event: dict[str, Any]) -> str:
-    return str(only(event, "JobVersion")["id"])
+    version = run_version(event)
+    assert version is not None, "the run makes no job version"
+    return str(version["id"])
 
 
 def version_of(event: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -212,13 +228,14 @@ def test_an_input_listed_twice_makes_the_same_job_version_as_listed_once() -> No
     event = run_event()
     twice = copy.deepcopy(event)
     _repeat_first_input(twice)
-    assert only(twice, "JobVersion") == only(event, "JobVersion")
+    assert run_version(twice) == run_version(event)
 
 
 def test_a_job_version_lists_its_datasets_and_its_defining_facets_without_meta() -> None:
-    version = only(run_event(inputs=[dataset("b"), dataset("a")]), "JobVersion")
-    assert version["inputs"] == [{"namespace": "pg", "name": "a"}, {"namespace": "pg", "name": "b"}]
-    assert version["outputs"] == [{"namespace": "pg", "name": "c"}]
+    version = run_version(run_event(inputs=[dataset("b"), dataset("a")]))
+    assert version is not None
+    assert version["inputs"] == [["pg", "a"], ["pg", "b"]]
+    assert version["outputs"] == [["pg", "c"]]
     definition = canonical_json({k: {f: v for f, v in body.items() if not f.startswith("_")}
                                  for k, body in job_facets().items() if k != "documentation"})
     assert version["definition"] == definition
@@ -229,12 +246,17 @@ def test_an_event_without_inputs_or_outputs_makes_no_job_version(event_type: str
     event = run_event(event_type, inputs=[], outputs=[])
     assert "JobVersion" not in {c.kind for c in changes_for(event)}
     assert lineage_edges(event) == set()
-    assert only(event, "Run")["jobVersionId"] is None
+    assert run_version(event) is None
 
 
-def test_a_run_points_at_its_job_version() -> None:
+def test_the_processor_makes_no_job_version_the_run_record_carries_the_definition() -> None:
     event = run_event()
-    assert only(event, "Run")["jobVersionId"] == job_version_id(event)
+    assert "JobVersion" not in {c.kind for c in changes_for(event)}
+    run = only(event, "Run")
+    assert run["jobVersionId"] is None
+    assert run["definition"] == canonical_json({
+        k: {f: v for f, v in body.items() if not f.startswith("_")}
+        for k, body in job_facets().items() if k != "documentation"})
 
 
 def test_lineage_edges_follow_the_data_flow() -> None:
@@ -470,16 +492,17 @@ def test_a_job_event_describes_the_job_and_its_lineage_without_a_run() -> None:
     event = run_event()
     del event["run"], event["eventType"]
     kinds = {c.kind for c in changes_for(event)}
-    assert {"Job", "JobVersion", "Dataset"} <= kinds
-    assert not {"Run", "RunIO", "DatasetVersion"} & kinds
+    assert {"Job", "JobLineage", "Dataset"} <= kinds
+    # Without a run, no version: its pairs are lineage "ever", never "as of" a time.
+    assert not {"Run", "RunIO", "JobVersion", "DatasetVersion"} & kinds
     assert lineage_edges(event) == lineage_edges(run_event())
-    assert job_version_id(event) == job_version_id(run_event())
 
 
 def test_every_change_is_keyed_by_the_node_it_belongs_to() -> None:
     keys = {(c.kind, c.key) for c in changes_for(run_event())}
     assert ("Job", "job:etl/daily") in keys
-    assert ("JobVersion", "job:etl/daily") in keys
+    assert ("JobLineage", "job:etl/daily") in keys
+    assert ("RunIO", f"run:{RUN_ID}") in keys
     assert ("Run", f"run:{RUN_ID}") in keys
     assert ("Dataset", "dataset:pg/c") in keys
 

@@ -1,0 +1,288 @@
+"""Job versions from the run timeline (DESIGN.md, Versions), worked out in the sink.
+
+A JobVersion is what one whole run did: the union of the datasets its events read and wrote
+(the run's ``READ_FROM`` / ``WROTE_TO``, merged by the RunIO records) and its behaviour facets
+(``sql``, ``sourceCode``, ``sourceCodeLocation``, ``jobType``; each the one of the run's latest
+event that carried it, kept on the Run by the Run records). Its id is a content address
+(:func:`core.content.job_version_id`), so two runs that did the same thing share a version. A
+partial event (a RUNNING with a subset of the datasets, an event without any) only adds to its
+run, so it never makes a version of its own; a run that named no dataset has no version.
+
+Validity is not content: a job's version at time T is the version of its latest run (with a
+version) started at or before T (its START's eventTime, else its earliest), ties between runs
+started at the same instant going to the greater runId. So A -> B -> A is three intervals, each
+a ``(:Job)-[:VALID_AS {validFrom, validTo, runs}]->(:JobVersion)`` relationship (``validTo``
+absent: still valid). Each ``INPUT_TO`` / ``OUTPUT_TO`` pair keeps the intervals during which a
+valid version of its job read / wrote that dataset, as two lists ``validFrom`` and ``validTo``
+of equal length (``validTo`` :data:`STILL_VALID` while it still is), which is what the "as of"
+questions walk. A pair no run's version made (a JobEvent's) has no intervals: "ever" only.
+
+Contract: :func:`apply` is called in the sink's write transaction after the batch's Run and
+RunIO rows, with the runIds they touched. It locks the jobs of those runs (so two sinks writing
+runs of one job take turns), gives each touched run the version its observations now imply,
+deletes the versions no run has any more (the partial unions a run went through), and
+recomputes the intervals of those jobs from all of their runs. The result depends only on what
+the graph holds, never on the order the records arrived in.
+
+>>> from datetime import datetime, UTC
+>>> t = [datetime(2024, 5, d, tzinfo=UTC) for d in (1, 2, 3, 4)]
+>>> [(i.valid_from.day, i.valid_to and i.valid_to.day, i.version, i.runs)
+...  for i in intervals([(t[0], "r1", "A"), (t[1], "r2", "B"), (t[2], "r3", "B"),
+...                      (t[3], "r4", "A")])]
+[(1, 2, 'A', 1), (2, 4, 'B', 2), (4, None, 'A', 1)]
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from neo4j import ManagedTransaction
+
+from core.content import canonical_json, job_version_id
+
+#: The behaviour-defining job facets, each kept on a Run as ``<key>Facet`` (JSON text).
+DEFINING_JOB_FACETS = ("sql", "sourceCode", "sourceCodeLocation", "jobType")
+
+#: The end of a pair's interval that has not ended (Neo4j lists cannot hold null).
+STILL_VALID = datetime(9999, 12, 31, tzinfo=UTC)
+
+_LOCK_JOBS = """
+UNWIND $runIds AS runId
+MATCH (r:Run {runId: runId})
+WHERE r.jobName IS NOT NULL
+WITH DISTINCT r.jobNamespace AS namespace, r.jobName AS name
+ORDER BY namespace, name
+MATCH (j:Job {namespace: namespace, name: name})
+SET j.name = j.name
+RETURN namespace, name
+"""
+# Setting a property to its own value changes nothing but takes the node's write lock, held
+# until the transaction ends: the jobs are locked in one order (sorted), before anything is read.
+
+_RUN_CONTENT = """
+UNWIND $runIds AS runId
+MATCH (r:Run {runId: runId})
+WHERE r.jobName IS NOT NULL
+RETURN r.runId AS runId, r.jobNamespace AS namespace, r.jobName AS name,
+       [key IN $facets | r[key + 'Facet']] AS facets,
+       COLLECT { MATCH (r)-[:READ_FROM]->(d:Dataset) RETURN [d.namespace, d.name] AS d } AS inputs,
+       COLLECT { MATCH (r)-[:WROTE_TO]->(d:Dataset) RETURN [d.namespace, d.name] AS d } AS outputs,
+       COLLECT { MATCH (r)-[:RAN_AS]->(v:JobVersion) RETURN v.id AS id } AS versions
+"""
+
+_SET_RUN_VERSIONS = """
+UNWIND $rows AS row
+MATCH (r:Run {runId: row.runId})
+MATCH (j:Job {namespace: row.namespace, name: row.name})
+MERGE (v:JobVersion {id: row.id})
+SET v.jobNamespace = row.namespace, v.jobName = row.name,
+    v.definition = row.definition, v.sql = row.sql
+MERGE (j)-[:HAS_VERSION]->(v)
+FOREACH (d IN row.inputs |
+  MERGE (ds:Dataset {namespace: d[0], name: d[1]}) MERGE (v)-[:READS]->(ds))
+FOREACH (d IN row.outputs |
+  MERGE (ds:Dataset {namespace: d[0], name: d[1]}) MERGE (v)-[:WRITES]->(ds))
+WITH r, v
+CALL (r, v) {
+  MATCH (r)-[old:RAN_AS]->(other:JobVersion) WHERE other <> v
+  DELETE old
+}
+MERGE (r)-[:RAN_AS]->(v)
+"""
+
+_DELETE_UNUSED = """
+UNWIND $jobs AS key
+MATCH (:Job {namespace: key.namespace, name: key.name})-[:HAS_VERSION]->(v:JobVersion)
+WHERE NOT EXISTS { (:Run)-[:RAN_AS]->(v) }
+DETACH DELETE v
+"""
+
+_TIMELINE = """
+UNWIND $jobs AS key
+MATCH (j:Job {namespace: key.namespace, name: key.name})
+RETURN key.namespace AS namespace, key.name AS name,
+       COLLECT { MATCH (j)-[:HAS_RUN]->(r:Run)-[:RAN_AS]->(v:JobVersion)
+                 WITH coalesce(r.startedAt, r.firstSeen) AS start, r.runId AS runId, v.id AS id
+                 ORDER BY start, runId
+                 RETURN [start, runId, id] } AS runs,
+       COLLECT { MATCH (j)-[i:VALID_AS]->(v:JobVersion)
+                 RETURN [i.validFrom, i.validTo, v.id, i.runs] AS i
+                 ORDER BY i[0] } AS current,
+       COLLECT { MATCH (j)-[:HAS_VERSION]->(v:JobVersion)
+                 RETURN {id: v.id,
+                         inputs: COLLECT { MATCH (v)-[:READS]->(d) RETURN [d.namespace, d.name] },
+                         outputs: COLLECT { MATCH (v)-[:WRITES]->(d)
+                                            RETURN [d.namespace, d.name] }} } AS versions
+"""
+
+_SET_TIMELINE = """
+UNWIND $jobs AS job
+MATCH (j:Job {namespace: job.namespace, name: job.name})
+CALL (j) {
+  MATCH (j)-[old:VALID_AS]->(:JobVersion)
+  DELETE old
+}
+CALL (j) {
+  MATCH (:Dataset)-[e:INPUT_TO]->(j) WHERE e.validFrom IS NOT NULL
+  REMOVE e.validFrom, e.validTo
+}
+CALL (j) {
+  MATCH (j)-[e:OUTPUT_TO]->(:Dataset) WHERE e.validFrom IS NOT NULL
+  REMOVE e.validFrom, e.validTo
+}
+CALL (j, job) {
+  UNWIND job.intervals AS i
+  MATCH (v:JobVersion {id: i.version})
+  CREATE (j)-[:VALID_AS {validFrom: i.validFrom, validTo: i.validTo, runs: i.runs}]->(v)
+}
+CALL (j, job) {
+  UNWIND job.versions AS version
+  MATCH (v:JobVersion {id: version.id})
+  SET v.validFrom = version.validFrom
+}
+CALL (j, job) {
+  UNWIND job.inputs AS p
+  MATCH (d:Dataset {namespace: p.namespace, name: p.name})
+  MERGE (d)-[e:INPUT_TO]->(j)
+  SET e.validFrom = p.validFrom, e.validTo = p.validTo
+}
+CALL (j, job) {
+  UNWIND job.outputs AS p
+  MATCH (d:Dataset {namespace: p.namespace, name: p.name})
+  MERGE (j)-[e:OUTPUT_TO]->(d)
+  SET e.validFrom = p.validFrom, e.validTo = p.validTo
+}
+"""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A job's version from ``valid_from`` to ``valid_to`` (None: still valid)."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    version: str
+    runs: int
+
+
+def intervals(runs: Iterable[tuple[datetime, str, str]]) -> list[Interval]:
+    """The validity intervals of a job's versions from its runs as (start, runId, version),
+    sorted by start then runId: a new interval wherever the valid version changes. Of runs
+    started at the same instant the last (the greatest runId) is the valid one; ``runs``
+    counts the runs of the interval's version started within it."""
+    ordered = list(runs)
+    valid: dict[datetime, str] = {}
+    for start, _run, version in ordered:
+        valid[start] = version  # in start order; the last run of an instant wins
+    kept: list[tuple[datetime, str]] = []
+    for start, version in valid.items():
+        if not kept or kept[-1][1] != version:
+            kept.append((start, version))
+    starts = [start for start, _version in kept]
+    counts = [0] * len(kept)
+    for start, _run, version in ordered:
+        index = bisect_right(starts, start) - 1
+        if kept[index][1] == version:
+            counts[index] += 1
+    return [Interval(start, starts[i + 1] if i + 1 < len(kept) else None, version, counts[i])
+            for i, (start, version) in enumerate(kept)]
+
+
+def pair_intervals(timeline: Sequence[Interval], datasets_of: Mapping[str, Iterable[Any]]
+                   ) -> dict[tuple[str, str], tuple[list[datetime], list[datetime]]]:
+    """For each dataset some version of the timeline uses (``datasets_of[version]``), the
+    intervals during which the valid version used it, adjacent ones joined, as (validFrom,
+    validTo) lists; an open end is :data:`STILL_VALID`."""
+    spans: dict[tuple[str, str], list[list[datetime]]] = defaultdict(list)
+    for interval in timeline:
+        end = interval.valid_to or STILL_VALID
+        for namespace, name in datasets_of.get(interval.version, ()):
+            found = spans[(namespace, name)]
+            if found and found[-1][1] == interval.valid_from:
+                found[-1][1] = end
+            else:
+                found.append([interval.valid_from, end])
+    return {key: ([s[0] for s in found], [s[1] for s in found]) for key, found in spans.items()}
+
+
+def version_of(namespace: str, name: str, facets: Sequence[str | None],
+               inputs: Iterable[Sequence[str]], outputs: Iterable[Sequence[str]]
+               ) -> dict[str, Any] | None:
+    """The version row of a run from its observations, or None when it named no dataset."""
+    in_refs = sorted({(d[0], d[1]) for d in inputs})
+    out_refs = sorted({(d[0], d[1]) for d in outputs})
+    if not (in_refs or out_refs):
+        return None
+    definition = {key: json.loads(text)
+                  for key, text in zip(DEFINING_JOB_FACETS, facets, strict=True) if text}
+    sql = definition.get("sql")
+    return {"id": job_version_id(namespace, name, in_refs, out_refs, definition),
+            "namespace": namespace, "name": name,
+            "inputs": [list(d) for d in in_refs], "outputs": [list(d) for d in out_refs],
+            "definition": canonical_json(definition) if definition else None,
+            "sql": sql.get("query") if isinstance(sql, dict) and isinstance(
+                sql.get("query"), str) else None}
+
+
+def apply(tx: ManagedTransaction, run_ids: Iterable[str]) -> None:
+    """Bring the versions of the runs ``run_ids`` and the timelines of their jobs up to date
+    with what the graph holds (see the module docstring)."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return
+    jobs = [record.data() for record in tx.run(_LOCK_JOBS, runIds=ids)]
+    if not jobs:
+        return
+    changed = []
+    for record in tx.run(_RUN_CONTENT, runIds=ids, facets=list(DEFINING_JOB_FACETS)):
+        version = version_of(record["namespace"], record["name"], record["facets"],
+                             record["inputs"], record["outputs"])
+        if version is not None and record["versions"] != [version["id"]]:
+            changed.append({"runId": record["runId"], **version})
+    if changed:
+        tx.run(_SET_RUN_VERSIONS, rows=changed).consume()
+        tx.run(_DELETE_UNUSED, jobs=jobs).consume()
+    updates = []
+    for record in tx.run(_TIMELINE, jobs=jobs):
+        update = _timeline_update(record.data())
+        if update is not None:
+            updates.append(update)
+    if updates:
+        tx.run(_SET_TIMELINE, jobs=updates).consume()
+
+
+def _timeline_update(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The parameters of :data:`_SET_TIMELINE` for one job, or None when nothing changed."""
+    runs = [(_native(start), run_id, version) for start, run_id, version in record["runs"]
+            if start is not None]
+    timeline = intervals(runs)
+    current = [[_native(a), _native(b) if b is not None else None, v, n]
+               for a, b, v, n in record["current"]]
+    if current == [[i.valid_from, i.valid_to, i.version, i.runs] for i in timeline]:
+        return None
+    versions = {v["id"]: v for v in record["versions"]}
+    first: dict[str, datetime] = {}
+    for start, _run, version in runs:
+        first.setdefault(version, start)
+
+    def pairs(side: str) -> list[dict[str, Any]]:
+        found = pair_intervals(timeline, {v: versions[v][side] for v in versions})
+        return [{"namespace": ns, "name": n, "validFrom": starts, "validTo": ends}
+                for (ns, n), (starts, ends) in sorted(found.items())]
+
+    return {"namespace": record["namespace"], "name": record["name"],
+            "intervals": [{"validFrom": i.valid_from, "validTo": i.valid_to,
+                           "version": i.version, "runs": i.runs} for i in timeline],
+            "versions": [{"id": v, "validFrom": start} for v, start in first.items()],
+            "inputs": pairs("inputs"), "outputs": pairs("outputs")}
+
+
+def _native(value: Any) -> Any:
+    """A Neo4j DateTime as an aware Python datetime (to compare and to send back)."""
+    return value.to_native() if hasattr(value, "to_native") else value
