@@ -284,5 +284,11 @@ def _timeline_update(record: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _native(value: Any) -> Any:
-    """A Neo4j DateTime as an aware Python datetime (to compare and to send back)."""
-    return value.to_native() if hasattr(value, "to_native") else value
+    """A Neo4j DateTime as a Python datetime in UTC (to compare and to send back).
+
+    The driver reads a time back with the zone id ``UTC``; written so, it would be stored as
+    ``...Z[UTC]``, which Neo4j orders after the ``...Z`` of the same instant (the records' times,
+    the parameters of the questions): a boundary would be off by that tie. ``astimezone(UTC)``
+    makes it an offset time again.
+    """
+    return value.to_native().astimezone(UTC) if hasattr(value, "to_native") else value

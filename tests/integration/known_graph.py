@@ -251,51 +251,51 @@ def lineage_cases(k: Known) -> dict[str, list[Case]]:
                            node(k, 2, "Dataset", "mart.revenue", "build_revenue")]
     return {
         "DATASET_UPSTREAM": [
-            ({"namespace": ns, "name": "mart.revenue", "hops": 1}, revenue_upstream_1),
-            ({"namespace": ns, "name": "mart.revenue", "hops": 2}, [
+            ({"namespace": ns, "name": "mart.revenue", "hops": 1, "asOf": NOW}, revenue_upstream_1),
+            ({"namespace": ns, "name": "mart.revenue", "hops": 2, "asOf": NOW}, [
                 *revenue_upstream_1,
                 node(k, 2, "Job", "dedupe_customers", "raw.customers"),
                 node(k, 2, "Job", "stage_orders", "staging.orders"),
                 node(k, 2, "Dataset", "raw.orders", "stage_orders"),
                 node(k, 2, "Dataset", "raw.regions", "stage_orders")]),
-            ({"namespace": ns, "name": "raw.orders", "hops": 5}, []),
+            ({"namespace": ns, "name": "raw.orders", "hops": 5, "asOf": NOW}, []),
         ],
         "DATASET_DOWNSTREAM": [
-            ({"namespace": ns, "name": "raw.orders", "hops": 2}, orders_downstream_2),
-            ({"namespace": ns, "name": "raw.orders", "hops": 20}, [
+            ({"namespace": ns, "name": "raw.orders", "hops": 2, "asOf": NOW}, orders_downstream_2),
+            ({"namespace": ns, "name": "raw.orders", "hops": 20, "asOf": NOW}, [
                 *orders_downstream_2,
                 node(k, 3, "Job", "publish_dashboard", "mart.revenue"),
                 node(k, 3, "Dataset", "report.dashboard", "publish_dashboard")]),
-            ({"namespace": ns, "name": "report.dashboard", "hops": 3}, []),
+            ({"namespace": ns, "name": "report.dashboard", "hops": 3, "asOf": NOW}, []),
         ],
         "JOB_UPSTREAM": [
-            ({"namespace": ns, "name": "build_revenue", "hops": 1}, [
+            ({"namespace": ns, "name": "build_revenue", "hops": 1, "asOf": NOW}, [
                 node(k, 1, "Dataset", "raw.customers", "build_revenue"),
                 node(k, 1, "Dataset", "staging.orders", "build_revenue"),
                 node(k, 1, "Job", "dedupe_customers", "raw.customers"),
                 node(k, 1, "Job", "stage_orders", "staging.orders")]),
             # It reads what it writes: the cycle does not list the job itself.
-            ({"namespace": ns, "name": "dedupe_customers", "hops": 5}, [
+            ({"namespace": ns, "name": "dedupe_customers", "hops": 5, "asOf": NOW}, [
                 node(k, 1, "Dataset", "raw.customers", "dedupe_customers")]),
         ],
         "JOB_DOWNSTREAM": [
-            ({"namespace": ns, "name": "stage_orders", "hops": 1}, [
+            ({"namespace": ns, "name": "stage_orders", "hops": 1, "asOf": NOW}, [
                 node(k, 1, "Dataset", "staging.orders", "stage_orders"),
                 node(k, 1, "Job", "build_revenue", "staging.orders")]),
-            ({"namespace": ns, "name": "stage_orders", "hops": 2}, [
+            ({"namespace": ns, "name": "stage_orders", "hops": 2, "asOf": NOW}, [
                 node(k, 1, "Dataset", "staging.orders", "stage_orders"),
                 node(k, 1, "Job", "build_revenue", "staging.orders"),
                 node(k, 2, "Dataset", "mart.revenue", "build_revenue"),
                 node(k, 2, "Job", "publish_dashboard", "mart.revenue")]),
         ],
         "DATASET_IMPACT": [
-            ({"namespace": ns, "name": "raw.customers"}, [
+            ({"namespace": ns, "name": "raw.customers", "asOf": NOW}, [
                 {"hops": 1, "kind": "Job", "namespace": ns, "name": "build_revenue"},
                 {"hops": 1, "kind": "Job", "namespace": ns, "name": "dedupe_customers"},
                 {"hops": 1, "kind": "Dataset", "namespace": ns, "name": "mart.revenue"},
                 {"hops": 2, "kind": "Job", "namespace": ns, "name": "publish_dashboard"},
                 {"hops": 2, "kind": "Dataset", "namespace": ns, "name": "report.dashboard"}]),
-            ({"namespace": ns, "name": "report.dashboard"}, []),
+            ({"namespace": ns, "name": "report.dashboard", "asOf": NOW}, []),
         ],
         "FIELD_IMPACT": [
             ({"namespace": ns, "dataset": "raw.orders", "field": "amount"}, [
@@ -323,6 +323,48 @@ def lineage_cases(k: Known) -> dict[str, list[Case]]:
                        ("staging.orders", "amount", "DIRECT/AGGREGATION")),
                 column(k, 3, "report.dashboard", "total",
                        ("mart.revenue", "total", "DIRECT/IDENTITY"))]),
+        ],
+    }
+
+
+#: "Now" for the known graph, whose events are all in March 2024.
+NOW = at("2030-01-01T00:00:00Z")
+
+
+def ever_cases(k: Known) -> dict[str, list[Case]]:
+    """The lineage recipes as of a past time, and "ever": every pair observed."""
+    ns, day1 = k.ns, at("2024-03-01T12:00:00Z")
+    now = lineage_cases(k)
+    ever: dict[str, list[Case]] = {}
+    for name in ("DATASET_UPSTREAM", "DATASET_DOWNSTREAM", "JOB_UPSTREAM", "JOB_DOWNSTREAM",
+                 "DATASET_IMPACT"):
+        # Every pair of the known graph is still valid now: ever and now agree.
+        ever[f"{name}_EVER"] = [({key: v for key, v in params.items() if key != "asOf"}, rows)
+                                for params, rows in now[name]]
+    return {
+        **ever,
+        # On day 1 stage_orders (version 1) did not read raw.regions yet.
+        "JOB_UPSTREAM": [
+            ({"namespace": ns, "name": "stage_orders", "hops": 1, "asOf": day1}, [
+                node(k, 1, "Dataset", "raw.orders", "stage_orders")]),
+            ({"namespace": ns, "name": "stage_orders", "hops": 1, "asOf": NOW}, [
+                node(k, 1, "Dataset", "raw.orders", "stage_orders"),
+                node(k, 1, "Dataset", "raw.regions", "stage_orders")]),
+            # Before its first run a job has no version, so no lineage as of then.
+            ({"namespace": ns, "name": "stage_orders", "hops": 1,
+              "asOf": at("2024-03-01T00:59:00Z")}, []),
+        ],
+        "DATASET_IMPACT": [
+            ({"namespace": ns, "name": "raw.regions", "asOf": day1}, []),
+        ],
+        "DATASET_IMPACT_EVER": [
+            ({"namespace": ns, "name": "raw.regions"}, [
+                {"hops": 1, "kind": "Job", "namespace": ns, "name": "stage_orders"},
+                {"hops": 1, "kind": "Dataset", "namespace": ns, "name": "staging.orders"},
+                {"hops": 2, "kind": "Job", "namespace": ns, "name": "build_revenue"},
+                {"hops": 2, "kind": "Dataset", "namespace": ns, "name": "mart.revenue"},
+                {"hops": 3, "kind": "Job", "namespace": ns, "name": "publish_dashboard"},
+                {"hops": 3, "kind": "Dataset", "namespace": ns, "name": "report.dashboard"}]),
         ],
     }
 
@@ -536,13 +578,13 @@ def names_parents_columns_cases(k: Known) -> dict[str, list[Case]]:
         ],
         # The alias answers as raw.orders does (compare DATASET_DOWNSTREAM above).
         "DATASET_DOWNSTREAM": [
-            ({"namespace": ns, "name": "warehouse.orders", "hops": 1}, [
+            ({"namespace": ns, "name": "warehouse.orders", "hops": 1, "asOf": NOW}, [
                 node(k, 1, "Job", "stage_orders", "raw.orders"),
                 node(k, 1, "Dataset", "staging.orders", "stage_orders")]),
         ],
         # daily only ran its children: they answer for it, listed at hop 0.
         "JOB_DOWNSTREAM": [
-            ({"namespace": ns, "name": "daily", "hops": 1}, [
+            ({"namespace": ns, "name": "daily", "hops": 1, "asOf": NOW}, [
                 *children,
                 node(k, 1, "Dataset", "mart.revenue", "build_revenue"),
                 node(k, 1, "Dataset", "raw.customers", "dedupe_customers"),
@@ -550,7 +592,7 @@ def names_parents_columns_cases(k: Known) -> dict[str, list[Case]]:
                 node(k, 1, "Dataset", "staging.orders", "stage_orders")]),
         ],
         "JOB_UPSTREAM": [
-            ({"namespace": ns, "name": "daily", "hops": 1}, [
+            ({"namespace": ns, "name": "daily", "hops": 1, "asOf": NOW}, [
                 *children,
                 node(k, 1, "Dataset", "mart.revenue", "publish_dashboard"),
                 node(k, 1, "Dataset", "raw.customers", "build_revenue", "dedupe_customers"),
@@ -571,7 +613,7 @@ def names_parents_columns_cases(k: Known) -> dict[str, list[Case]]:
 
 
 CASES: list[Callable[[Known], dict[str, list[Case]]]] = [
-    lineage_cases, as_of_cases, history_cases, runs_cases, housekeeping_cases,
+    lineage_cases, ever_cases, as_of_cases, history_cases, runs_cases, housekeeping_cases,
     names_parents_columns_cases]
 
 

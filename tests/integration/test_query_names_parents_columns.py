@@ -74,6 +74,7 @@ def test_json_says_which_name_was_asked_and_which_dataset_it_resolved_to(
     output = query_json("impact", f"{spark.hive}:mart.customer_totals")
     assert output["resolved"] == {
         "asked": {"namespace": spark.hive, "name": "mart.customer_totals"}, "primary": totals}
+    assert output["parameters"].pop("asOf")  # now
     assert output["parameters"] == totals
     assert [(r["hops"], r["kind"], r["name"]) for r in output["rows"]] == [
         (1, "Job", "reporting.publish_totals"), (1, "Dataset", "public.totals_report")]
