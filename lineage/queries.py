@@ -76,11 +76,12 @@ _ARROW = {"upstream": ("<-", "-"), "downstream": ("-", "->")}
 
 # The shortest distance of each node from the nearest root. Grouping by root first keeps the
 # breadth-first VarLengthExpand(Pruning,BFS) of one root (see the cookbook's maximum depths).
-# <VALID> restricts the steps to the pairs valid at $asOf (empty for "ever").
+# <VALID> restricts the steps to the pairs valid at $asOf (empty for "ever"). A symlink alias
+# is no answer of its own: its pairs are mirrored on its primary (sinks/graph.py), which is.
 _REACH = """\
   UNWIND roots AS root
   MATCH p = (root)<IN>[:INPUT_TO|OUTPUT_TO*1..40]<OUT>(n)
-  WHERE NOT n IN roots<VALID>
+  WHERE NOT n IN roots AND NOT EXISTS { (n)-[:SYMLINK_OF]->(:Dataset) }<VALID>
   WITH root, n, min(length(p)) AS steps
   WITH n, min(steps) AS steps
 """

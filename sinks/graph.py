@@ -15,6 +15,11 @@ how often or in which order records arrive (DESIGN.md, guarantees 2 and 3):
   change it: :data:`DATASET_VALID_TO`); a job's versions and their validity intervals are
   worked out from all of its runs (:mod:`sinks.timeline`).
 
+A pair (``INPUT_TO`` / ``OUTPUT_TO``) an event names under a symlink alias is mirrored on the
+dataset the alias stands for, by whichever of the pair and the ``SYMLINK_OF`` comes second (both
+lock the alias node, so two sinks cannot miss each other), so the walks of the lineage questions
+never stop at an alias (issue #13, any name of a dataset).
+
 Every value reaches Neo4j as a query parameter; labels and relationship types are constants.
 
 A conditional update is one ``FOREACH`` (or one ``SET``) clause on purpose: Cypher applies a clause
@@ -156,6 +161,21 @@ FOREACH (d IN row.outputs |
   MERGE (j)-[e:OUTPUT_TO]->(ds)
   SET e.firstSeen = {_earliest("e.firstSeen", "row.t")},
       e.lastSeen = {_latest("e.lastSeen", "row.t")})
+WITH j, row
+CALL (j, row) {{
+  UNWIND row.inputs AS d
+  MATCH (:Dataset {{namespace: d.namespace, name: d.name}})-[:SYMLINK_OF]->(p:Dataset)
+  MERGE (p)-[e:INPUT_TO]->(j)
+  SET e.firstSeen = {_earliest("e.firstSeen", "row.t")},
+      e.lastSeen = {_latest("e.lastSeen", "row.t")}
+}}
+CALL (j, row) {{
+  UNWIND row.outputs AS d
+  MATCH (:Dataset {{namespace: d.namespace, name: d.name}})-[:SYMLINK_OF]->(p:Dataset)
+  MERGE (j)-[e:OUTPUT_TO]->(p)
+  SET e.firstSeen = {_earliest("e.firstSeen", "row.t")},
+      e.lastSeen = {_latest("e.lastSeen", "row.t")}
+}}
 """,
     "Run": f"""
 UNWIND $rows AS row
@@ -231,6 +251,19 @@ MERGE (a:Dataset {{namespace: row.aliasNamespace, name: row.aliasName}})
 MERGE (d:Dataset {{namespace: row.datasetNamespace, name: row.datasetName}})
 MERGE (a)-[s:SYMLINK_OF]->(d)
 SET s.type = {_latest("s.type", "row.type")}
+WITH a, d
+CALL (a, d) {{
+  MATCH (a)-[e:INPUT_TO]->(j:Job)
+  MERGE (d)-[m:INPUT_TO]->(j)
+  SET m.firstSeen = {_earliest("m.firstSeen", "e.firstSeen")},
+      m.lastSeen = {_latest("m.lastSeen", "e.lastSeen")}
+}}
+CALL (a, d) {{
+  MATCH (j:Job)-[e:OUTPUT_TO]->(a)
+  MERGE (j)-[m:OUTPUT_TO]->(d)
+  SET m.firstSeen = {_earliest("m.firstSeen", "e.firstSeen")},
+      m.lastSeen = {_latest("m.lastSeen", "e.lastSeen")}
+}}
 """,
 }
 
@@ -422,7 +455,8 @@ def write_batch(tx: ManagedTransaction, batch: Mapping[str, list[dict[str, Any]]
                keys=[{"namespace": ns, "name": n} for ns, n in datasets]).consume()
         timed("VersionValidity", started)
     runs = {r["runId"] for kind in ("Run", "RunIO") for r in batch.get(kind, ())}
-    if runs:
+    aliases = {(r["aliasNamespace"], r["aliasName"]) for r in batch.get("Symlink", ())}
+    if runs or aliases:
         started = clock()
-        timeline.apply(tx, runs)
+        timeline.apply(tx, runs, aliases)
         timed("JobTimeline", started)

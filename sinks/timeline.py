@@ -15,13 +15,17 @@ a ``(:Job)-[:VALID_AS {validFrom, validTo, runs}]->(:JobVersion)`` relationship 
 absent: still valid). Each ``INPUT_TO`` / ``OUTPUT_TO`` pair keeps the intervals during which a
 valid version of its job read / wrote that dataset, as two lists ``validFrom`` and ``validTo``
 of equal length (``validTo`` :data:`STILL_VALID` while it still is), which is what the "as of"
-questions walk. A pair no run's version made (a JobEvent's) has no intervals: "ever" only.
+questions walk. The intervals are kept on the pair of the dataset's *primary* name: a version
+that read a symlink alias (the Hive name of a table) gives its interval to the pair of the table
+the alias stands for (SYMLINK_OF), created if no event named it, so a walk never stops at an
+alias. A pair no run's version made (a JobEvent's) has no intervals: "ever" only.
 
-Contract: :func:`apply` is called in the sink's write transaction after the batch's Run and
-RunIO rows, with the runIds they touched. It locks the jobs of those runs (so two sinks writing
-runs of one job take turns), gives each touched run the version its observations now imply,
-deletes the versions no run has any more (the partial unions a run went through), and
-recomputes the intervals of those jobs from all of their runs. The result depends only on what
+Contract: :func:`apply` is called in the sink's write transaction after the batch's Run, RunIO
+and Symlink rows, with the runIds and the new aliases they touched. It locks the jobs of those
+runs and of the pairs of those aliases (so two sinks writing runs of one job take turns),
+gives each touched run the version its observations now imply, deletes the versions no run has
+any more (the partial unions a run went through), and recomputes the intervals of those jobs
+from all of their runs. The result depends only on what
 the graph holds, never on the order the records arrived in.
 
 >>> from datetime import datetime, UTC
@@ -53,10 +57,21 @@ DEFINING_JOB_FACETS = ("sql", "sourceCode", "sourceCodeLocation", "jobType")
 STILL_VALID = datetime(9999, 12, 31, tzinfo=UTC)
 
 _LOCK_JOBS = """
-UNWIND $runIds AS runId
-MATCH (r:Run {runId: runId})
-WHERE r.jobName IS NOT NULL
-WITH DISTINCT r.jobNamespace AS namespace, r.jobName AS name
+CALL () {
+  UNWIND $runIds AS runId
+  MATCH (r:Run {runId: runId})
+  WHERE r.jobName IS NOT NULL
+  RETURN r.jobNamespace AS namespace, r.jobName AS name
+  UNION
+  UNWIND $aliases AS a
+  MATCH (:Dataset {namespace: a.namespace, name: a.name})-[:INPUT_TO]->(j:Job)
+  RETURN j.namespace AS namespace, j.name AS name
+  UNION
+  UNWIND $aliases AS a
+  MATCH (:Dataset {namespace: a.namespace, name: a.name})<-[:OUTPUT_TO]-(j:Job)
+  RETURN j.namespace AS namespace, j.name AS name
+}
+WITH namespace, name
 ORDER BY namespace, name
 MATCH (j:Job {namespace: namespace, name: name})
 SET j.name = j.name
@@ -103,22 +118,34 @@ WHERE NOT EXISTS { (:Run)-[:RAN_AS]->(v) }
 DETACH DELETE v
 """
 
-_TIMELINE = """
+# A version's datasets by their primary names: the pairs with intervals join the datasets under
+# the name the as-of questions walk, whichever name (a symlink alias) the events used.
+_PRIMARY = """coalesce(head(COLLECT { MATCH (d)-[:SYMLINK_OF]->(p:Dataset)
+                                          RETURN p ORDER BY p.namespace, p.name }), d)"""
+
+_TIMELINE = f"""
 UNWIND $jobs AS key
-MATCH (j:Job {namespace: key.namespace, name: key.name})
+MATCH (j:Job {{namespace: key.namespace, name: key.name}})
 RETURN key.namespace AS namespace, key.name AS name,
-       COLLECT { MATCH (j)-[:HAS_RUN]->(r:Run)-[:RAN_AS]->(v:JobVersion)
+       COLLECT {{ MATCH (j)-[:HAS_RUN]->(r:Run)-[:RAN_AS]->(v:JobVersion)
                  WITH coalesce(r.startedAt, r.firstSeen) AS start, r.runId AS runId, v.id AS id
                  ORDER BY start, runId
-                 RETURN [start, runId, id] } AS runs,
-       COLLECT { MATCH (j)-[i:VALID_AS]->(v:JobVersion)
+                 RETURN [start, runId, id] }} AS runs,
+       COLLECT {{ MATCH (j)-[i:VALID_AS]->(v:JobVersion)
                  RETURN [i.validFrom, i.validTo, v.id, i.runs] AS i
-                 ORDER BY i[0] } AS current,
-       COLLECT { MATCH (j)-[:HAS_VERSION]->(v:JobVersion)
-                 RETURN {id: v.id,
-                         inputs: COLLECT { MATCH (v)-[:READS]->(d) RETURN [d.namespace, d.name] },
-                         outputs: COLLECT { MATCH (v)-[:WRITES]->(d)
-                                            RETURN [d.namespace, d.name] }} } AS versions
+                 ORDER BY i[0] }} AS current,
+       COLLECT {{ MATCH (d:Dataset)-[e:INPUT_TO]->(j) WHERE e.validFrom IS NOT NULL
+                 RETURN [d.namespace, d.name, e.validFrom, e.validTo] AS p
+                 ORDER BY p[0], p[1] }} AS currentInputs,
+       COLLECT {{ MATCH (j)-[e:OUTPUT_TO]->(d:Dataset) WHERE e.validFrom IS NOT NULL
+                 RETURN [d.namespace, d.name, e.validFrom, e.validTo] AS p
+                 ORDER BY p[0], p[1] }} AS currentOutputs,
+       COLLECT {{ MATCH (j)-[:HAS_VERSION]->(v:JobVersion)
+                 RETURN {{id: v.id,
+                         inputs: COLLECT {{ MATCH (v)-[:READS]->(d) WITH {_PRIMARY} AS d
+                                           RETURN [d.namespace, d.name] }},
+                         outputs: COLLECT {{ MATCH (v)-[:WRITES]->(d) WITH {_PRIMARY} AS d
+                                            RETURN [d.namespace, d.name] }}}} }} AS versions
 """
 
 _SET_TIMELINE = """
@@ -230,13 +257,16 @@ def version_of(namespace: str, name: str, facets: Sequence[str | None],
                 sql.get("query"), str) else None}
 
 
-def apply(tx: ManagedTransaction, run_ids: Iterable[str]) -> None:
+def apply(tx: ManagedTransaction, run_ids: Iterable[str],
+          aliases: Iterable[tuple[str, str]] = ()) -> None:
     """Bring the versions of the runs ``run_ids`` and the timelines of their jobs up to date
-    with what the graph holds (see the module docstring)."""
+    with what the graph holds (see the module docstring); also the timelines of the jobs that
+    used a dataset of ``aliases`` (new symlink aliases: their pairs move to the primary)."""
     ids = sorted(set(run_ids))
-    if not ids:
+    names = [{"namespace": ns, "name": n} for ns, n in sorted(set(aliases))]
+    if not (ids or names):
         return
-    jobs = [record.data() for record in tx.run(_LOCK_JOBS, runIds=ids)]
+    jobs = [record.data() for record in tx.run(_LOCK_JOBS, runIds=ids, aliases=names)]
     if not jobs:
         return
     changed = []
@@ -262,25 +292,34 @@ def _timeline_update(record: Mapping[str, Any]) -> dict[str, Any] | None:
     runs = [(_native(start), run_id, version) for start, run_id, version in record["runs"]
             if start is not None]
     timeline = intervals(runs)
-    current = [[_native(a), _native(b) if b is not None else None, v, n]
-               for a, b, v, n in record["current"]]
-    if current == [[i.valid_from, i.valid_to, i.version, i.runs] for i in timeline]:
-        return None
     versions = {v["id"]: v for v in record["versions"]}
-    first: dict[str, datetime] = {}
-    for start, _run, version in runs:
-        first.setdefault(version, start)
 
     def pairs(side: str) -> list[dict[str, Any]]:
         found = pair_intervals(timeline, {v: versions[v][side] for v in versions})
         return [{"namespace": ns, "name": n, "validFrom": starts, "validTo": ends}
                 for (ns, n), (starts, ends) in sorted(found.items())]
 
+    inputs, outputs = pairs("inputs"), pairs("outputs")
+    current = [[_native(a), _native(b) if b is not None else None, v, n]
+               for a, b, v, n in record["current"]]
+    if (current == [[i.valid_from, i.valid_to, i.version, i.runs] for i in timeline]
+            and _pairs_of(record["currentInputs"]) == inputs
+            and _pairs_of(record["currentOutputs"]) == outputs):
+        return None  # nothing changed: no write
+    first: dict[str, datetime] = {}
+    for start, _run, version in runs:
+        first.setdefault(version, start)
     return {"namespace": record["namespace"], "name": record["name"],
             "intervals": [{"validFrom": i.valid_from, "validTo": i.valid_to,
                            "version": i.version, "runs": i.runs} for i in timeline],
             "versions": [{"id": v, "validFrom": start} for v, start in first.items()],
-            "inputs": pairs("inputs"), "outputs": pairs("outputs")}
+            "inputs": inputs, "outputs": outputs}
+
+
+def _pairs_of(found: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """The pairs the graph holds, in the shape :func:`_timeline_update` writes them."""
+    return [{"namespace": ns, "name": n, "validFrom": [_native(t) for t in starts],
+             "validTo": [_native(t) for t in ends]} for ns, n, starts, ends in found]
 
 
 def _native(value: Any) -> Any:
