@@ -148,12 +148,14 @@ def job_event(moment: datetime, the_job: Node, inputs: Sequence[dict[str, Any]],
 
 
 def renamespaced(value: Any, suffix: str) -> Any:
-    """A copy of events (or any JSON) with every namespace given ``suffix``: a history of its
-    own in a graph shared with other tests."""
+    """A copy of events (or any JSON) with every namespace given ``suffix`` and every runId
+    replaced by one derived from it and ``suffix``: a history of its own in a graph shared with
+    other tests (and other copies of the same history)."""
     if isinstance(value, list):
         return [renamespaced(v, suffix) for v in value]
     if isinstance(value, dict):
         return {k: (v + suffix if k == "namespace" and isinstance(v, str)
+                    else run_id(v, suffix) if k == "runId" and isinstance(v, str)
                     else renamespaced(v, suffix)) for k, v in value.items()}
     return value
 

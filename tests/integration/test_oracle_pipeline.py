@@ -1,0 +1,172 @@
+"""Random histories through the real pipeline answer as the reference model says (issue #13,
+Build 8).
+
+Twenty histories drawn by :func:`tests.oracle.histories.histories` (partial RUNNING events,
+rollbacks, schema changes, symlink aliases read by other jobs, DAG parents, duplicates, any
+arrival order), each in namespaces of its own, go through Kafka, the real processor and sink
+into Neo4j in one load. Then, for each history, the graph's answers are compared with the
+model's (:mod:`tests.oracle.model`):
+
+- every job's history: its validity intervals, each version's datasets, and its runs;
+- upstream and downstream of every dataset as of times of interest (before the first event, at
+  and between events, after the last) and now, and "ever";
+- upstream and downstream of every job that ran, at those times.
+
+Not compared here: dataset versions (the model's start at schema changes and writes; the
+graph's per write and schema sighting, see docs/graph-model.md) and column lineage, which has
+no versions yet.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from neo4j import Driver, GraphDatabase
+
+from lineage import queries
+from lineage.stack.settings import StackSettings
+from tests.integration.graph_io import delete_namespace
+from tests.integration.kafka_io import load_graph
+from tests.oracle.histories import (
+    ALIAS_NAMESPACE,
+    DATASETS,
+    JOB_NAMESPACE,
+    NAMESPACE,
+    histories,
+    renamespaced,
+    times_of_interest,
+)
+from tests.oracle.model import Model, Node, dataset, parse_time
+
+pytestmark = pytest.mark.integration
+
+HISTORIES = 20
+TIMES_PER_HISTORY = 8
+NOW = parse_time("2100-01-01T00:00:00Z")
+
+Answer = dict[tuple[str, str, str], int]
+
+
+@dataclass
+class History:
+    """One drawn history in namespaces ending with ``suffix``, and its model."""
+
+    events: list[dict[str, Any]]
+    suffix: str
+    model: Model
+
+    def datasets(self) -> list[Node]:
+        return [dataset(d.namespace + self.suffix, d.name) for d in DATASETS]
+
+    def jobs(self) -> list[Node]:
+        return sorted(j for j in self.model.jobs() if self.model.job_history(j))
+
+    def namespaces(self) -> list[str]:
+        return [ns + self.suffix for ns in (NAMESPACE, ALIAS_NAMESPACE, JOB_NAMESPACE)]
+
+
+@pytest.fixture(scope="module")
+def driver(stack: StackSettings) -> Iterator[Driver]:
+    with GraphDatabase.driver(stack.neo4j.uri, auth=stack.neo4j.auth()) as neo4j:
+        yield neo4j
+
+
+def graph_answer(driver: Driver, recipe: str, node: Node, at: datetime | None) -> Answer:
+    """{(kind, namespace, name): hops} of a lineage recipe (``at`` None: the _EVER one)."""
+    parameters: dict[str, Any] = {"namespace": node.namespace, "name": node.name, "hops": 20}
+    if at is not None:
+        parameters["asOf"] = at
+    kind = "JOB" if node.kind == "Job" else "DATASET"
+    text = queries.RECIPES[f"{kind}_{recipe}" + ("" if at is not None else "_EVER")]
+    records, _, _ = driver.execute_query(text, parameters, routing_="r")
+    return {(r["kind"], r["namespace"], r["name"]): r["hops"] for r in records}
+
+
+def model_answer(model: Model, recipe: str, node: Node, at: datetime | None) -> Answer:
+    ask = model.upstream if recipe == "UPSTREAM" else model.downstream
+    lineage = ask(node, at, 20, ever=at is None)
+    return {(n.kind, n.namespace, n.name): hops for n, hops in lineage.nodes.items()}
+
+
+def job_history(driver: Driver, the_job: Node) -> list[tuple[Any, ...]]:
+    records, _, _ = driver.execute_query(
+        queries.JOB_HISTORY, {"namespace": the_job.namespace, "name": the_job.name},
+        routing_="r")
+    return [(queries.plain(r["validFrom"]), queries.plain(r["validTo"]),
+             sorted((d["namespace"], d["name"]) for d in r["reads"]),
+             sorted((d["namespace"], d["name"]) for d in r["writes"]), r["runs"])
+            for r in records]
+
+
+def model_job_history(model: Model, the_job: Node) -> list[tuple[Any, ...]]:
+    return [(queries.iso(i.valid_from), queries.iso(i.valid_to) if i.valid_to else None,
+             sorted((d.namespace, d.name) for d in i.version.inputs),
+             sorted((d.namespace, d.name) for d in i.version.outputs), len(i.runs))
+            for i in model.job_history(the_job)]
+
+
+@settings(max_examples=1, derandomize=True, database=None, deadline=None, print_blob=False,
+          phases=[Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(drawn=st.lists(histories(), min_size=HISTORIES, max_size=HISTORIES))
+def test_twenty_random_histories_through_the_pipeline_answer_as_the_oracle(
+        drawn: list[list[dict[str, Any]]], stack: StackSettings,
+        tmp_path_factory: pytest.TempPathFactory, driver: Driver) -> None:
+    run = uuid.uuid4().hex[:6]
+    loaded = []
+    for index, events in enumerate(drawn):
+        suffix = f"-{run}-{index}"
+        mine = renamespaced(events, suffix)
+        loaded.append(History(mine, suffix, Model.from_events(mine)))
+    try:
+        load_graph(stack, Path(tmp_path_factory.mktemp("oracle-pipeline")),
+                   iter([e for h in loaded for e in h.events]))
+        mismatches: list[str] = []
+        compared = answered = differs_from_ever = 0
+        for index, h in enumerate(loaded):
+            for the_job in h.jobs():
+                compared += 1
+                if job_history(driver, the_job) != model_job_history(h.model, the_job):
+                    mismatches.append(f"history {index}: history of {the_job}: graph "
+                                      f"{job_history(driver, the_job)} != model "
+                                      f"{model_job_history(h.model, the_job)}")
+            times = times_of_interest(h.events)
+            chosen = random.Random(index).sample(times, min(TIMES_PER_HISTORY, len(times)))
+            for at in [*chosen, NOW, None]:
+                for node in [*h.datasets(), *h.jobs()]:
+                    for recipe in ("UPSTREAM", "DOWNSTREAM"):
+                        compared += 1
+                        graph = graph_answer(driver, recipe, node, at)
+                        model = model_answer(h.model, recipe, node, at)
+                        answered += bool(model)
+                        differs_from_ever += at is not None and model != model_answer(
+                            h.model, recipe, node, None)
+                        if graph != model:
+                            mismatches.append(
+                                f"history {index}: {recipe.lower()} of {node} "
+                                f"{'ever' if at is None else 'as of ' + at.isoformat()}: "
+                                f"graph {sorted(graph.items())} != model "
+                                f"{sorted(model.items())}")
+        # The comparison means something: most answers are not empty, and many differ from
+        # "ever" (time travel is exercised, not only the union of all time).
+        print(f"compared {compared} answers: {answered} not empty, {differs_from_ever} "
+              "differ from ever")
+        assert compared > HISTORIES * 50
+        assert answered > compared // 5 and differs_from_ever > compared // 40
+        assert not mismatches, (f"{len(mismatches)} of {compared} answers differ:\n"
+                                + "\n".join(mismatches[:15]))
+    finally:
+        for h in loaded:
+            for namespace in h.namespaces():
+                delete_namespace(driver, namespace)
+
