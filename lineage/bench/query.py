@@ -8,12 +8,15 @@ Then p50/p99 latency of three analyst questions, each asked about many sampled d
 fields:
 
 - ``upstream`` (and the equivalent forms ``upstream_bfs``, ``upstream_shortest``): the datasets
-  up to 5 dataset hops upstream of a dataset;
+  up to 5 dataset hops upstream of a dataset; ``upstream_as_of`` asks it as of ``$asOf`` (now),
+  through the pairs valid then (issue #13), and ``recipe_upstream`` / ``recipe_upstream_ever``
+  are the cookbook's recipes for it (``lineage/queries.py``: the tree of jobs and datasets, as
+  of ``$asOf`` / ever);
 - ``impact``: every dataset and job downstream of a dataset, with its distance;
 - ``columns``: every column upstream of a column (column lineage), with its distance.
 
-The query texts live in :data:`QUERIES`; they should be unified with the analysts' cookbook
-(``lineage/queries.py``) once both exist.
+The query texts live in :data:`QUERIES`; the ``recipe_*`` ones are the cookbook's own
+(``lineage/queries.py``).
 
 Run them against a stack of their own, never one that tests or users share (they write
 thousands of nodes and time everything)::
@@ -50,10 +53,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from neo4j import Driver
 
+from lineage import queries
 from lineage.bench.measure import percentile
 from lineage.bench.neo4j_io import MARKER_LABEL, connect, delete_namespace, write_records
 from lineage.bench.processor import pipeline_changes
@@ -90,6 +95,18 @@ QUERIES: dict[str, str] = {
         "MATCH p = ANY SHORTEST (up:Dataset)-[:INPUT_TO|OUTPUT_TO]->{1,10}"
         "(d:Dataset {namespace: $ns, name: $name}) "
         "RETURN up.namespace AS namespace, up.name AS name, length(p) / 2 AS hops"),
+    # The same question as of a time (issue #13): a step is taken only when one of the pair's
+    # validity intervals (validFrom[i] <= $asOf < validTo[i], sinks/timeline.py) holds $asOf.
+    "upstream_as_of": (
+        "MATCH p = (up:Dataset)-[:INPUT_TO|OUTPUT_TO*1..10]->(d:Dataset {namespace: $ns, "
+        "name: $name}) WHERE all(r IN relationships(p) WHERE "
+        "any(i IN range(0, size(coalesce(r.validFrom, [])) - 1) "
+        "WHERE r.validFrom[i] <= $asOf < r.validTo[i])) "
+        "RETURN DISTINCT up.namespace AS namespace, up.name AS name"),
+    # The cookbook's recipes (lineage/queries.py) for the question: the tree (jobs and datasets
+    # with their hop and via) as of $asOf, and ever (every pair, unfiltered).
+    "recipe_upstream": queries.DATASET_UPSTREAM,
+    "recipe_upstream_ever": queries.DATASET_UPSTREAM_EVER,
     "impact": (
         "MATCH p = ANY SHORTEST (d:Dataset {namespace: $ns, name: $name})"
         "-[:INPUT_TO|OUTPUT_TO]->+(x) "
@@ -101,7 +118,11 @@ QUERIES: dict[str, str] = {
         "RETURN src.namespace AS namespace, src.dataset AS dataset, src.name AS name, "
         "length(p) AS distance"),
 }
-DEFAULT_QUERIES = ("upstream", "upstream_bfs", "upstream_shortest", "impact", "columns")
+DEFAULT_QUERIES = ("upstream", "upstream_bfs", "upstream_shortest", "upstream_as_of",
+                   "recipe_upstream", "impact", "columns")
+
+#: The hops of the cookbook recipes' ``$hops``: 5 dataset hops, as the other upstream forms.
+RECIPE_HOPS = 5
 
 
 def _every(seconds: float) -> Callable[[], bool]:
@@ -258,16 +279,21 @@ class Latency:
 
 
 def query_targets(plan: GraphPlan, name: str, samples: int, *, namespace: str = QUERY_NAMESPACE,
-                  seed: int = 7) -> list[dict[str, str]]:
+                  seed: int = 7, as_of: datetime | None = None) -> list[dict[str, Any]]:
     """Deterministic parameters for ``samples`` runs of query ``name``.
 
     ``upstream*`` ask about datasets some job writes (a source has no upstream), ``impact``
     about any dataset, ``columns`` about a column of a written dataset (those carry lineage).
+    The cookbook's ``recipe_*`` take ``$namespace`` and ``$hops`` (:data:`RECIPE_HOPS`), and
+    every query that reads ``$asOf`` gets ``as_of`` (default: now, once for all samples).
     """
-    # The three upstream forms ask about the same datasets, so they can be compared.
-    rng = random.Random(f"{seed}|{name.split('_')[0]}")  # noqa: S311
+    # Every upstream form (the recipes too) asks about the same datasets, so they compare.
+    family = name.removeprefix("recipe_").split("_")[0]
+    rng = random.Random(f"{seed}|{family}")  # noqa: S311
+    text = QUERIES.get(name, "")
+    when = {"asOf": as_of or datetime.now(UTC)} if "$asOf" in text else {}
     outputs = plan.outputs()
-    params = []
+    params: list[dict[str, Any]] = []
     for _ in range(samples):
         if name == "impact":
             dataset = plan.datasets[rng.randrange(len(plan.datasets))]
@@ -276,13 +302,16 @@ def query_targets(plan: GraphPlan, name: str, samples: int, *, namespace: str = 
         if name == "columns":
             column = rng.choice(column_names(dataset[0], dataset[2]))
             params.append({"ns": namespace, "dataset": dataset[0], "name": column})
+        elif name.startswith("recipe_"):
+            params.append({"namespace": namespace, "name": dataset[0], "hops": RECIPE_HOPS,
+                           **when})
         else:
-            params.append({"ns": namespace, "name": dataset[0]})
+            params.append({"ns": namespace, "name": dataset[0], **when})
     return params
 
 
-def time_query(driver: Driver, name: str, params: Sequence[dict[str, str]], *,
-               warmup: Sequence[dict[str, str]] = (), database: str | None = None,
+def time_query(driver: Driver, name: str, params: Sequence[dict[str, Any]], *,
+               warmup: Sequence[dict[str, Any]] = (), database: str | None = None,
                query: str | None = None) -> Latency:
     """Run query ``name`` once per parameter set, after untimed runs with ``warmup``'s.
 
@@ -303,7 +332,7 @@ def time_query(driver: Driver, name: str, params: Sequence[dict[str, str]], *,
     return Latency(name, millis, rows)
 
 
-def profile_query(driver: Driver, name: str, params: dict[str, str],
+def profile_query(driver: Driver, name: str, params: dict[str, Any],
                   database: str | None = None) -> tuple[int, int, str]:
     """(rows, database hits, operator tree) of one PROFILEd run of query ``name``."""
     with driver.session(database=database) as session:

@@ -105,7 +105,7 @@ def bench_query(
     warmup: Annotated[int, typer.Option(help="untimed runs of each query first")] = 20,
     query: Annotated[list[str] | None, typer.Option(
         help="a query to time (repeatable): upstream, upstream_bfs, upstream_shortest, "
-             "impact, columns")] = None,
+             "upstream_as_of, recipe_upstream, recipe_upstream_ever, impact, columns")] = None,
     reload: Annotated[bool, typer.Option(help="delete and load the graph again")] = False,
     load_only: Annotated[bool, typer.Option(help="load the graph, time nothing")] = False,
     namespace: Annotated[str | None, typer.Option(
@@ -147,10 +147,10 @@ def bench_query(
         return
     results = bench_queries(plan, settings, names, samples=samples, warmup=warmup,
                             namespace=graph_namespace, log=typer.echo)
-    typer.echo(f"{'query':<16} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8} "
+    typer.echo(f"{'query':<20} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'max ms':>8} "
                f"{'rows':>8}")
     for r in results:
-        typer.echo(f"{r.name:<16} {r.p50:>8.1f} {r.p99:>8.1f} {r.mean:>8.1f} "
+        typer.echo(f"{r.name:<20} {r.p50:>8.1f} {r.p99:>8.1f} {r.mean:>8.1f} "
                    f"{max(r.millis):>8.1f} {r.mean_rows:>8.0f}")
 
 

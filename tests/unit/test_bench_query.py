@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
-from lineage.bench.query import QUERIES, Latency, pipeline_records, query_targets
+from lineage import queries
+from lineage.bench.query import (
+    DEFAULT_QUERIES,
+    QUERIES,
+    RECIPE_HOPS,
+    Latency,
+    pipeline_records,
+    query_targets,
+)
 from lineage.bench.sink import SinkResult
-from lineage.bench.workload import GraphShape, column_names, graph_events, plan_graph
+from lineage.bench.workload import (
+    QUERY_NAMESPACE,
+    GraphShape,
+    column_names,
+    graph_events,
+    plan_graph,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -49,8 +65,35 @@ def test_query_targets_are_deterministic_and_shared_by_the_two_upstream_forms() 
     assert upstream == query_targets(plan, "upstream", 50)
     assert upstream == query_targets(plan, "upstream_bfs", 50)
     assert upstream == query_targets(plan, "upstream_shortest", 50)
+    # The as-of form and the cookbook's recipes ask about the same datasets.
+    for name in ("upstream_as_of", "recipe_upstream", "recipe_upstream_ever"):
+        assert [p["name"] for p in query_targets(plan, name, 50)] == [
+            p["name"] for p in upstream]
     written = {plan.datasets[o][0] for o in plan.outputs()}
     assert {p["name"] for p in upstream} <= written
+
+
+def test_as_of_and_recipe_targets_carry_as_of_hops_and_the_recipes_names() -> None:
+    plan = plan_graph(SMALL)
+    when = datetime(2026, 12, 4, tzinfo=UTC)
+    assert QUERIES["recipe_upstream"] == queries.DATASET_UPSTREAM
+    assert QUERIES["recipe_upstream_ever"] == queries.DATASET_UPSTREAM_EVER
+    as_of = query_targets(plan, "upstream_as_of", 3, as_of=when)
+    assert {p["asOf"] for p in as_of} == {when}
+    assert all(sorted(p) == ["asOf", "name", "ns"] for p in as_of)
+    recipe = query_targets(plan, "recipe_upstream", 3, as_of=when)
+    assert all(p == {"namespace": QUERY_NAMESPACE, "name": p["name"], "hops": RECIPE_HOPS,
+                     "asOf": when} for p in recipe)
+    ever = query_targets(plan, "recipe_upstream_ever", 3)
+    assert all(sorted(p) == ["hops", "name", "namespace"] for p in ever)
+    # Now by default, the same instant for every sample of one call.
+    now = query_targets(plan, "upstream_as_of", 5)
+    assert len({p["asOf"] for p in now}) == 1
+    assert now[0]["asOf"].tzinfo is not None
+    # The as-of form is upstream_bfs with the validity predicate on every step.
+    assert "all(r IN relationships(p) WHERE any(i IN range(0, size(coalesce(r.validFrom, []))" \
+        " - 1) WHERE r.validFrom[i] <= $asOf < r.validTo[i]))" in QUERIES["upstream_as_of"]
+    assert {"upstream_as_of", "recipe_upstream"} <= set(DEFAULT_QUERIES)
 
 
 def test_column_targets_name_columns_of_datasets_with_column_lineage() -> None:
@@ -64,5 +107,8 @@ def test_column_targets_name_columns_of_datasets_with_column_lineage() -> None:
 def test_every_query_names_the_parameters_its_targets_give() -> None:
     plan = plan_graph(SMALL)
     for name, text in QUERIES.items():
-        for key in query_targets(plan, name, 1)[0]:
+        given = query_targets(plan, name, 1)[0]
+        for key in given:
             assert f"${key}" in text
+        # ... and gets every parameter it names.
+        assert set(re.findall(r"\$(\w+)", text)) <= set(given), name
