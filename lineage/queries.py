@@ -88,11 +88,17 @@ _REACH = """\
 
 # A pair (INPUT_TO / OUTPUT_TO) is valid at $asOf when one of its intervals holds it: the job's
 # version valid then read or wrote that dataset (see docs/graph-model.md, "Time travel").
-_PAIR_VALID = ("any(i IN range(0, size(coalesce(r.validFrom, [])) - 1)\n"
-               "{indent}WHERE r.validFrom[i] <= $asOf < r.validTo[i])")
-_STEPS_VALID = ("\n    AND all(r IN relationships(p) WHERE "
-                + _PAIR_VALID.format(indent=" " * 28) + ")")
-_LINK_VALID = "\n                          AND " + _PAIR_VALID.format(indent=" " * 30)
+_PAIR_VALID = ("any(i IN range(0, size(coalesce({r}.validFrom, [])) - 1)\n"
+               "{indent}WHERE {r}.validFrom[i] <= $asOf < {r}.validTo[i])")
+
+
+def _valid(variable: str, indent: int) -> str:
+    """Cypher: the relationship ``variable`` is valid at $asOf (one of its intervals holds it)."""
+    return _PAIR_VALID.format(r=variable, indent=" " * indent)
+
+
+_STEPS_VALID = "\n    AND all(r IN relationships(p) WHERE " + _valid("r", 28) + ")"
+_LINK_VALID = "\n                          AND " + _valid("r", 30)
 
 # Which nodes one step closer to the root a node n is linked to; a root that is an alias of
 # the asked dataset is shown as the dataset.
@@ -189,20 +195,19 @@ downstream, with its distance."""
 DATASET_IMPACT_EVER = _impact(ever=True)
 """What has ever been downstream of this dataset? Every pair any event named."""
 
-FIELD_IMPACT = """\
+_FIELD_IMPACT = """\
 MATCH (root:Field {namespace: $namespace, dataset: $dataset, name: $field})
 MATCH p = (root)-[:FEEDS*1..20]->(n:Field)
-WHERE n <> root
+WHERE n <> root<VALID>
 WITH n, min(length(p)) AS hops
 RETURN hops, n.namespace AS namespace, n.dataset AS dataset, n.name AS field
 ORDER BY hops, namespace, dataset, field
 """
-"""What breaks if this column changes? Every column it feeds, with its distance."""
 
-FIELD_UPSTREAM = """\
+_FIELD_UPSTREAM = """\
 MATCH (root:Field {namespace: $namespace, dataset: $dataset, name: $field})
 MATCH p = (root)<-[:FEEDS*1..20]-(n:Field)
-WHERE n <> root
+WHERE n <> root<VALID>
 WITH root, n, min(length(p)) AS hops
 WITH root, hops, collect(n) AS layer ORDER BY hops
 WITH root, collect(layer) AS layers
@@ -211,7 +216,7 @@ UNWIND layers[hops - 1] AS n
 WITH n, hops, CASE hops WHEN 1 THEN [root] ELSE layers[hops - 2] END AS closer
 RETURN hops, n.namespace AS namespace, n.dataset AS dataset, n.name AS field,
        COLLECT {
-         MATCH (n)-[f:FEEDS]->(m) WHERE m IN closer
+         MATCH (n)-[f:FEEDS]->(m) WHERE m IN closer<VIA_VALID>
          WITH m, f.transformation AS transformation ORDER BY transformation
          WITH m, collect(transformation) AS transformations
          RETURN m {.namespace, .dataset, field: m.name, transformations: transformations} AS e
@@ -219,12 +224,11 @@ RETURN hops, n.namespace AS namespace, n.dataset AS dataset, n.name AS field,
        } AS via
 ORDER BY hops, namespace, dataset, field
 """
-"""Where does this column come from? Every column that feeds it, with the transformations."""
 
-FIELD_DOWNSTREAM = """\
+_FIELD_DOWNSTREAM = """\
 MATCH (root:Field {namespace: $namespace, dataset: $dataset, name: $field})
 MATCH p = (root)-[:FEEDS*1..20]->(n:Field)
-WHERE n <> root
+WHERE n <> root<VALID>
 WITH root, n, min(length(p)) AS hops
 WITH root, hops, collect(n) AS layer ORDER BY hops
 WITH root, collect(layer) AS layers
@@ -233,7 +237,7 @@ UNWIND layers[hops - 1] AS n
 WITH n, hops, CASE hops WHEN 1 THEN [root] ELSE layers[hops - 2] END AS closer
 RETURN hops, n.namespace AS namespace, n.dataset AS dataset, n.name AS field,
        COLLECT {
-         MATCH (m)-[f:FEEDS]->(n) WHERE m IN closer
+         MATCH (m)-[f:FEEDS]->(n) WHERE m IN closer<VIA_VALID>
          WITH m, f.transformation AS transformation ORDER BY transformation
          WITH m, collect(transformation) AS transformations
          RETURN m {.namespace, .dataset, field: m.name, transformations: transformations} AS e
@@ -241,7 +245,42 @@ RETURN hops, n.namespace AS namespace, n.dataset AS dataset, n.name AS field,
        } AS via
 ORDER BY hops, namespace, dataset, field
 """
-"""What does this column feed? Every column built from it, with the transformations."""
+
+
+
+def _columns_at(template: str, ever: bool) -> str:
+    """A column recipe as of $asOf (each FEEDS / AFFECTS valid then), or ever."""
+    # HAS_FIELD (from a column to its dataset, in the walk of COLUMN_UPSTREAM) has no interval.
+    steps = (_STEPS_VALID if "HAS_FIELD*" not in template else
+             "\n    AND all(r IN relationships(p) WHERE type(r) = 'HAS_FIELD'\n"
+             "                                        OR " + _valid("r", 43) + ")")
+    via = "\n                          AND " + _valid("f", 30)
+    direct = "\n                 AND " + _valid("r", 23)
+    return (template.replace("<VALID>", "" if ever else steps)
+            .replace("<VIA_VALID>", "" if ever else via)
+            .replace("<DIRECT_VALID>", "" if ever else direct))
+
+
+FIELD_IMPACT = _columns_at(_FIELD_IMPACT, ever=False)
+"""What breaks if this column changes (as of ``$asOf``)? Every column it feeds, with its
+distance."""
+
+FIELD_UPSTREAM = _columns_at(_FIELD_UPSTREAM, ever=False)
+"""Where does this column come from (as of ``$asOf``)? Every column that feeds it, with the
+transformations."""
+
+FIELD_DOWNSTREAM = _columns_at(_FIELD_DOWNSTREAM, ever=False)
+"""What does this column feed (as of ``$asOf``)? Every column built from it, with the
+transformations."""
+
+FIELD_IMPACT_EVER = _columns_at(_FIELD_IMPACT, ever=True)
+"""What has this column ever fed?"""
+
+FIELD_UPSTREAM_EVER = _columns_at(_FIELD_UPSTREAM, ever=True)
+"""Where has this column ever come from?"""
+
+FIELD_DOWNSTREAM_EVER = _columns_at(_FIELD_DOWNSTREAM, ever=True)
+"""What has this column ever fed, with the transformations?"""
 
 # The column named, under any name of its dataset (issue #13, case 4).
 _COLUMN = f"""\
@@ -254,11 +293,13 @@ WITH collect(root) AS roots
 # Indirect column dependencies (issue #13, case 6): a column is indirect in an answer when no
 # path of direct edges reaches it; a direct edge is a FEEDS whose transformation is DIRECT (or
 # unknown), an AFFECTS (a dataset-level dependency: join, filter, group by, ...) never is.
+# A column of a symlink alias is no answer of its own: its edges are mirrored on the primary.
 _COLUMN_WALK = """\
 CALL (roots) {
   UNWIND roots AS root
   MATCH p = <PATH>
   WHERE NOT n IN roots
+    AND NOT EXISTS { (n)<-[:HAS_FIELD*0..1]-(:Dataset)-[:SYMLINK_OF]->(:Dataset) }<VALID>
   WITH root, n, min(<HOPS>) AS hops
   WITH n, min(hops) AS hops
   WHERE hops <= 20
@@ -268,7 +309,8 @@ CALL (roots) {
 CALL (roots) {
   UNWIND roots AS root
   MATCH p = <DIRECT>
-  WHERE all(r IN relationships(p) WHERE split(r.transformation, '/')[0] IN ['DIRECT', 'UNKNOWN'])
+  WHERE all(r IN relationships(p)
+            WHERE split(r.transformation, '/')[0] IN ['DIRECT', 'UNKNOWN']<DIRECT_VALID>)
   RETURN collect(DISTINCT n) AS direct
 }
 UNWIND range(1, size(layers)) AS hops
@@ -278,7 +320,7 @@ WITH n, hops, NOT n IN direct AS indirect,
 RETURN hops, n.namespace AS namespace, coalesce(n.dataset, n.name) AS dataset,
        CASE WHEN n:Field THEN n.name END AS field, indirect,
        COLLECT {
-         MATCH <EDGE> WHERE m IN closer
+         MATCH <EDGE> WHERE m IN closer<VIA_VALID>
          WITH DISTINCT m, f.transformation AS transformation ORDER BY transformation
          WITH m, collect(transformation) AS transformations
          RETURN m {.namespace, .dataset, field: m.name, transformations: transformations} AS e
@@ -287,7 +329,7 @@ RETURN hops, n.namespace AS namespace, coalesce(n.dataset, n.name) AS dataset,
 ORDER BY hops, namespace, dataset, field
 """
 
-COLUMN_UPSTREAM = _COLUMN + _COLUMN_WALK.replace(
+_COLUMN_UPSTREAM = _COLUMN + _COLUMN_WALK.replace(
     # Against the flow: a FEEDS into the column, or an AFFECTS into its dataset, reached from
     # the column through the dataset's HAS_FIELD, which is no hop. So the distance is not the
     # path's length, and the paths are enumerated (bounded: 40 relationships).
@@ -295,16 +337,27 @@ COLUMN_UPSTREAM = _COLUMN + _COLUMN_WALK.replace(
     "<HOPS>", "size([r IN relationships(p) WHERE type(r) <> 'HAS_FIELD'])").replace(
     "<DIRECT>", "(root)<-[:FEEDS*1..20]-(n)").replace(
     "<EDGE>", "(n)-[f:FEEDS|AFFECTS]->()-[:HAS_FIELD*0..1]->(m)")
-"""Where does this column come from? The columns that feed it and those that join, filter,
-group... its dataset (``indirect``), with the transformations of each edge of the tree."""
 
-COLUMN_DOWNSTREAM = _COLUMN + _COLUMN_WALK.replace(
+_COLUMN_DOWNSTREAM = _COLUMN + _COLUMN_WALK.replace(
     # Along the flow: FEEDS to columns, AFFECTS to a whole dataset (``field`` null), where the
     # walk ends. Every relationship is a hop: breadth-first.
     "<PATH>", "(root)-[:FEEDS|AFFECTS*1..20]->(n)").replace("<HOPS>", "length(p)").replace(
     "<DIRECT>", "(root)-[:FEEDS*1..20]->(n)").replace("<EDGE>", "(m)-[f:FEEDS|AFFECTS]->(n)")
-"""What does this column feed, directly or not? Columns, and datasets it joins or filters
-(``field`` null), each ``indirect`` or not, with the transformations of each edge."""
+
+COLUMN_UPSTREAM = _columns_at(_COLUMN_UPSTREAM, ever=False)
+"""Where does this column come from, as of ``$asOf``? The columns that feed it and those that
+join, filter, group... its dataset (``indirect``), with the transformations of each edge of the
+tree: the column lineage that the runs valid at ``$asOf`` reported."""
+
+COLUMN_DOWNSTREAM = _columns_at(_COLUMN_DOWNSTREAM, ever=False)
+"""What does this column feed, directly or not, as of ``$asOf``? Columns, and datasets it joins
+or filters (``field`` null), each ``indirect`` or not, with the transformations of each edge."""
+
+COLUMN_UPSTREAM_EVER = _columns_at(_COLUMN_UPSTREAM, ever=True)
+"""Where has this column ever come from, directly or not? Every column edge ever reported."""
+
+COLUMN_DOWNSTREAM_EVER = _columns_at(_COLUMN_DOWNSTREAM, ever=True)
+"""What has this column ever fed, directly or not?"""
 
 # As of a time, a flow step is taken only when the pair is valid then: the job's version valid
 # at $asOf reads or writes that dataset; each job row carries that version and its interval.
@@ -513,6 +566,9 @@ RECIPES: dict[str, str] = {
     "DATASET_DOWNSTREAM_EVER": DATASET_DOWNSTREAM_EVER,
     "JOB_UPSTREAM_EVER": JOB_UPSTREAM_EVER, "JOB_DOWNSTREAM_EVER": JOB_DOWNSTREAM_EVER,
     "DATASET_IMPACT_EVER": DATASET_IMPACT_EVER,
+    "FIELD_IMPACT_EVER": FIELD_IMPACT_EVER, "FIELD_UPSTREAM_EVER": FIELD_UPSTREAM_EVER,
+    "FIELD_DOWNSTREAM_EVER": FIELD_DOWNSTREAM_EVER, "COLUMN_UPSTREAM_EVER": COLUMN_UPSTREAM_EVER,
+    "COLUMN_DOWNSTREAM_EVER": COLUMN_DOWNSTREAM_EVER,
     "FIELD_UPSTREAM": FIELD_UPSTREAM, "FIELD_DOWNSTREAM": FIELD_DOWNSTREAM,
     "COLUMN_UPSTREAM": COLUMN_UPSTREAM, "COLUMN_DOWNSTREAM": COLUMN_DOWNSTREAM,
     "AS_OF_UPSTREAM": AS_OF_UPSTREAM, "AS_OF_DOWNSTREAM": AS_OF_DOWNSTREAM,

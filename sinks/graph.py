@@ -129,6 +129,23 @@ def _keep_latest(key: str) -> str:
 
 _DEFINITION = "".join(_keep_latest(key) for key in timeline.DEFINING_JOB_FACETS)
 
+# The properties of a FEEDS or AFFECTS {r} from a column edge e of a ColumnLineage record.
+_EDGE_SET = ("SET {r}.type = e.type, {r}.subtype = e.subtype,\n"
+             "        {r}.description = " + _latest("{r}.description", "e.description")
+             + ",\n        {r}.masking = CASE WHEN e.masking IS NULL THEN {r}.masking\n"
+             "                         ELSE coalesce({r}.masking, false) OR e.masking END")
+
+# The FEEDS (to a column) or AFFECTS (to the whole dataset td) of column edge e from column s.
+_COLUMN_EDGE_MERGE = f"""\
+  FOREACH (name IN CASE WHEN e.targetField IS NULL THEN [] ELSE [e.targetField] END |
+    MERGE (t:Field {{namespace: td.namespace, dataset: td.name, name: name}})
+    MERGE (td)-[:HAS_FIELD]->(t)
+    MERGE (s)-[f:FEEDS {{transformation: e.transformation}}]->(t)
+    {_EDGE_SET.format(r="f")})
+  FOREACH (_ IN CASE WHEN e.targetField IS NULL THEN [1] ELSE [] END |
+    MERGE (s)-[a:AFFECTS {{transformation: e.transformation}}]->(td)
+    {_EDGE_SET.format(r="a")})"""
+
 STATEMENTS: dict[str, str] = {
     "Job": _NODE_FACETS.format(label="Job", first=_earliest("n.firstSeen", "row.t")),
     "Dataset": _NODE_FACETS.format(label="Dataset", first=_earliest("n.firstSeen", "row.t")),
@@ -230,20 +247,22 @@ FOREACH (e IN row.edges |
   MERGE (sd:Dataset {{namespace: e.sourceNamespace, name: e.sourceDataset}})
   MERGE (s:Field {{namespace: e.sourceNamespace, dataset: e.sourceDataset, name: e.sourceField}})
   MERGE (sd)-[:HAS_FIELD]->(s)
-  FOREACH (name IN CASE WHEN e.targetField IS NULL THEN [] ELSE [e.targetField] END |
-    MERGE (t:Field {{namespace: row.targetNamespace, dataset: row.targetDataset, name: name}})
-    MERGE (td)-[:HAS_FIELD]->(t)
-    MERGE (s)-[f:FEEDS {{transformation: e.transformation}}]->(t)
-    SET f.type = e.type, f.subtype = e.subtype,
-        f.description = {_latest("f.description", "e.description")},
-        f.masking = CASE WHEN e.masking IS NULL THEN f.masking
-                         ELSE coalesce(f.masking, false) OR e.masking END)
-  FOREACH (_ IN CASE WHEN e.targetField IS NULL THEN [1] ELSE [] END |
-    MERGE (s)-[a:AFFECTS {{transformation: e.transformation}}]->(td)
-    SET a.type = e.type, a.subtype = e.subtype,
-        a.description = {_latest("a.description", "e.description")},
-        a.masking = CASE WHEN e.masking IS NULL THEN a.masking
-                         ELSE coalesce(a.masking, false) OR e.masking END))
+{_COLUMN_EDGE_MERGE})
+WITH row, td
+CALL (row, td) {{
+  UNWIND row.edges AS e
+  MATCH (:Dataset {{namespace: e.sourceNamespace, name: e.sourceDataset}})
+        -[:SYMLINK_OF]->(sd:Dataset)
+  MERGE (s:Field {{namespace: sd.namespace, dataset: sd.name, name: e.sourceField}})
+  MERGE (sd)-[:HAS_FIELD]->(s)
+{_COLUMN_EDGE_MERGE}
+}}
+CALL (row) {{
+  WITH row WHERE row.runId IS NOT NULL
+  MERGE (r:Run {{runId: row.runId}})
+  SET r.columnEdges = COLLECT {{ UNWIND coalesce(r.columnEdges, []) + row.edgeKeys AS k
+                                RETURN DISTINCT k ORDER BY k }}
+}}
 """,
     "Symlink": f"""
 UNWIND $rows AS row
@@ -263,6 +282,19 @@ CALL (a, d) {{
   MERGE (j)-[m:OUTPUT_TO]->(d)
   SET m.firstSeen = {_earliest("m.firstSeen", "e.firstSeen")},
       m.lastSeen = {_latest("m.lastSeen", "e.lastSeen")}
+}}
+CALL (a, d) {{
+  MATCH (a)-[:HAS_FIELD]->(af:Field)-[f:FEEDS|AFFECTS]->(t)
+  MERGE (s:Field {{namespace: d.namespace, dataset: d.name, name: af.name}})
+  MERGE (d)-[:HAS_FIELD]->(s)
+  WITH s, f, t, {{transformation: f.transformation, type: f.type, subtype: f.subtype,
+                  description: f.description, masking: f.masking}} AS e
+  FOREACH (_ IN CASE WHEN type(f) = 'FEEDS' THEN [1] ELSE [] END |
+    MERGE (s)-[m:FEEDS {{transformation: e.transformation}}]->(t)
+    {_EDGE_SET.format(r="m")})
+  FOREACH (_ IN CASE WHEN type(f) = 'AFFECTS' THEN [1] ELSE [] END |
+    MERGE (s)-[m:AFFECTS {{transformation: e.transformation}}]->(t)
+    {_EDGE_SET.format(r="m")})
 }}
 """,
 }
@@ -416,6 +448,9 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
             kind_of = "/".join(p for p in (edge["type"], edge["subtype"]) if p) or "UNKNOWN"
             edges.append({**edge, "transformation": kind_of})
         body["edges"] = edges
+        body["runId"] = body.get("runId")
+        body["edgeKeys"] = sorted({timeline.column_edge_key(
+            edge, body["targetNamespace"], body["targetDataset"]) for edge in edges})
     elif kind == "Symlink":
         _required(body, "aliasNamespace", "aliasName", "datasetNamespace", "datasetName")
     else:
@@ -454,7 +489,8 @@ def write_batch(tx: ManagedTransaction, batch: Mapping[str, list[dict[str, Any]]
         tx.run(DATASET_VALID_TO,
                keys=[{"namespace": ns, "name": n} for ns, n in datasets]).consume()
         timed("VersionValidity", started)
-    runs = {r["runId"] for kind in ("Run", "RunIO") for r in batch.get(kind, ())}
+    runs = {r["runId"] for kind in ("Run", "RunIO", "ColumnLineage") for r in batch.get(kind, ())
+            if r.get("runId") is not None}
     aliases = {(r["aliasNamespace"], r["aliasName"]) for r in batch.get("Symlink", ())}
     if runs or aliases:
         started = clock()

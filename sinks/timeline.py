@@ -48,7 +48,7 @@ from typing import Any
 
 from neo4j import ManagedTransaction
 
-from core.content import canonical_json, job_version_id
+from core.content import canonical_json, content_id, job_version_id
 
 #: The behaviour-defining job facets, each kept on a Run as ``<key>Facet`` (JSON text).
 DEFINING_JOB_FACETS = ("sql", "sourceCode", "sourceCodeLocation", "jobType")
@@ -126,20 +126,12 @@ _PRIMARY = """coalesce(head(COLLECT { MATCH (d)-[:SYMLINK_OF]->(p:Dataset)
 _TIMELINE = f"""
 UNWIND $jobs AS key
 MATCH (j:Job {{namespace: key.namespace, name: key.name}})
-RETURN key.namespace AS namespace, key.name AS name,
+RETURN key.namespace AS namespace, key.name AS name, j.timeline AS stored,
        COLLECT {{ MATCH (j)-[:HAS_RUN]->(r:Run)-[:RAN_AS]->(v:JobVersion)
-                 WITH coalesce(r.startedAt, r.firstSeen) AS start, r.runId AS runId, v.id AS id
+                 WITH coalesce(r.startedAt, r.firstSeen) AS start, r.runId AS runId, v.id AS id,
+                      coalesce(r.columnEdges, []) AS columns
                  ORDER BY start, runId
-                 RETURN [start, runId, id] }} AS runs,
-       COLLECT {{ MATCH (j)-[i:VALID_AS]->(v:JobVersion)
-                 RETURN [i.validFrom, i.validTo, v.id, i.runs] AS i
-                 ORDER BY i[0] }} AS current,
-       COLLECT {{ MATCH (d:Dataset)-[e:INPUT_TO]->(j) WHERE e.validFrom IS NOT NULL
-                 RETURN [d.namespace, d.name, e.validFrom, e.validTo] AS p
-                 ORDER BY p[0], p[1] }} AS currentInputs,
-       COLLECT {{ MATCH (j)-[e:OUTPUT_TO]->(d:Dataset) WHERE e.validFrom IS NOT NULL
-                 RETURN [d.namespace, d.name, e.validFrom, e.validTo] AS p
-                 ORDER BY p[0], p[1] }} AS currentOutputs,
+                 RETURN [start, runId, id, columns] }} AS runs,
        COLLECT {{ MATCH (j)-[:HAS_VERSION]->(v:JobVersion)
                  RETURN {{id: v.id,
                          inputs: COLLECT {{ MATCH (v)-[:READS]->(d) WITH {_PRIMARY} AS d
@@ -148,9 +140,31 @@ RETURN key.namespace AS namespace, key.name AS name,
                                             RETURN [d.namespace, d.name] }}}} }} AS versions
 """
 
+# The column edges a job's runs reported: a FEEDS between two columns, or an AFFECTS from a
+# column to a whole dataset (target field null), from the source column under its dataset's
+# primary name (sinks.graph mirrors an edge from an alias's column there). Each keeps, per job,
+# the intervals during which the job's valid run reported it: parallel lists validJob /
+# validFrom / validTo.
+_COLUMN_EDGE = """
+  CALL (c) {
+    MATCH (named:Dataset {namespace: c.edge[0], name: c.edge[1]})
+    WITH coalesce(head(COLLECT { MATCH (named)-[:SYMLINK_OF]->(p:Dataset)
+                                 RETURN p ORDER BY p.namespace, p.name }), named) AS sd
+    MATCH (:Field {namespace: sd.namespace, dataset: sd.name, name: c.edge[2]})
+          -[e:FEEDS|AFFECTS {transformation: c.edge[6]}]->(t)
+    WHERE CASE WHEN c.edge[5] IS NULL
+               THEN t:Dataset AND t.namespace = c.edge[3] AND t.name = c.edge[4]
+               ELSE t:Field AND t.namespace = c.edge[3] AND t.dataset = c.edge[4]
+                    AND t.name = c.edge[5] END
+    RETURN e
+  }
+"""
+
 _SET_TIMELINE = """
 UNWIND $jobs AS job
 MATCH (j:Job {namespace: job.namespace, name: job.name})
+SET j.timeline = job.hash
+WITH j, job
 CALL (j) {
   MATCH (j)-[old:VALID_AS]->(:JobVersion)
   DELETE old
@@ -185,7 +199,25 @@ CALL (j, job) {
   MERGE (j)-[e:OUTPUT_TO]->(d)
   SET e.validFrom = p.validFrom, e.validTo = p.validTo
 }
+CALL (job) {
+  UNWIND job.columns AS c
+""" + _COLUMN_EDGE + """
+  WITH e, c, [i IN range(0, size(coalesce(e.validJob, [])) - 1)
+              WHERE e.validJob[i] <> job.key] AS kept
+  SET e.validJob = [i IN kept | e.validJob[i]] + [_ IN c.validFrom | job.key],
+      e.validFrom = [i IN kept | e.validFrom[i]] + c.validFrom,
+      e.validTo = [i IN kept | e.validTo[i]] + c.validTo
+}
 """
+
+
+def column_edge_key(edge: Mapping[str, Any], target_namespace: str, target_dataset: str) -> str:
+    """The key under which a Run lists a column edge it reported (``columnEdges``): JSON of
+    [source namespace, dataset, field, target namespace, dataset, field or null,
+    transformation]."""
+    return canonical_json([edge["sourceNamespace"], edge["sourceDataset"], edge["sourceField"],
+                           target_namespace, target_dataset, edge["targetField"],
+                           edge["transformation"]])
 
 
 @dataclass(frozen=True)
@@ -287,11 +319,45 @@ def apply(tx: ManagedTransaction, run_ids: Iterable[str],
         tx.run(_SET_TIMELINE, jobs=updates).consume()
 
 
+def run_intervals(runs: Sequence[tuple[datetime, str]]) -> dict[str, tuple[datetime,
+                                                                             datetime]]:
+    """When each run (start, runId; sorted) is the job's valid run: from its start to the next
+    later start (:data:`STILL_VALID` for the last); a run superseded at its own start instant
+    (by a greater runId) never is."""
+    starts = sorted({start for start, _run in runs})
+    later = dict(zip(starts, [*starts[1:], STILL_VALID], strict=False))  # n starts, n ends
+    valid = dict(runs)  # start -> run: the last run of each instant
+    return {run: (start, later[start]) for start, run in valid.items()}
+
+
+def column_intervals(runs: Sequence[tuple[datetime, str, Sequence[str]]]
+                     ) -> dict[str, tuple[list[datetime], list[datetime]]]:
+    """For each column edge key some run reported, the intervals during which the job's valid
+    run reported it, adjacent ones joined (runs as (start, runId, edge keys), sorted)."""
+    valid = run_intervals([(start, run) for start, run, _edges in runs])
+    spans: dict[str, list[list[datetime]]] = defaultdict(list)
+    for _start, run, edges in runs:
+        if run not in valid:
+            continue
+        begin, end = valid[run]
+        for key in edges:
+            found = spans[key]
+            if found and found[-1][1] == begin:
+                found[-1][1] = end
+            else:
+                found.append([begin, end])
+    for _start, _run, edges in runs:
+        for key in edges:
+            spans.setdefault(key, [])
+    return {key: ([s[0] for s in found], [s[1] for s in found])
+            for key, found in sorted(spans.items())}
+
+
 def _timeline_update(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """The parameters of :data:`_SET_TIMELINE` for one job, or None when nothing changed."""
-    runs = [(_native(start), run_id, version) for start, run_id, version in record["runs"]
-            if start is not None]
-    timeline = intervals(runs)
+    runs = [(_native(start), run_id, version, columns)
+            for start, run_id, version, columns in record["runs"] if start is not None]
+    timeline = intervals((start, run_id, version) for start, run_id, version, _ in runs)
     versions = {v["id"]: v for v in record["versions"]}
 
     def pairs(side: str) -> list[dict[str, Any]]:
@@ -299,27 +365,23 @@ def _timeline_update(record: Mapping[str, Any]) -> dict[str, Any] | None:
         return [{"namespace": ns, "name": n, "validFrom": starts, "validTo": ends}
                 for (ns, n), (starts, ends) in sorted(found.items())]
 
-    inputs, outputs = pairs("inputs"), pairs("outputs")
-    current = [[_native(a), _native(b) if b is not None else None, v, n]
-               for a, b, v, n in record["current"]]
-    if (current == [[i.valid_from, i.valid_to, i.version, i.runs] for i in timeline]
-            and _pairs_of(record["currentInputs"]) == inputs
-            and _pairs_of(record["currentOutputs"]) == outputs):
-        return None  # nothing changed: no write
     first: dict[str, datetime] = {}
-    for start, _run, version in runs:
+    for start, _run, version, _columns in runs:
         first.setdefault(version, start)
-    return {"namespace": record["namespace"], "name": record["name"],
-            "intervals": [{"validFrom": i.valid_from, "validTo": i.valid_to,
-                           "version": i.version, "runs": i.runs} for i in timeline],
-            "versions": [{"id": v, "validFrom": start} for v, start in first.items()],
-            "inputs": inputs, "outputs": outputs}
-
-
-def _pairs_of(found: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-    """The pairs the graph holds, in the shape :func:`_timeline_update` writes them."""
-    return [{"namespace": ns, "name": n, "validFrom": [_native(t) for t in starts],
-             "validTo": [_native(t) for t in ends]} for ns, n, starts, ends in found]
+    update = {
+        "namespace": record["namespace"], "name": record["name"],
+        "key": canonical_json([record["namespace"], record["name"]]),
+        "intervals": [{"validFrom": i.valid_from, "validTo": i.valid_to,
+                       "version": i.version, "runs": i.runs} for i in timeline],
+        "versions": [{"id": v, "validFrom": start} for v, start in first.items()],
+        "inputs": pairs("inputs"), "outputs": pairs("outputs"),
+        "columns": [{"edge": json.loads(key), "validFrom": starts, "validTo": ends}
+                    for key, (starts, ends) in column_intervals(
+                        [(start, run_id, columns) for start, run_id, _, columns in runs]).items()],
+    }
+    # What the graph holds for the job already, as a digest: the same, nothing to write.
+    update["hash"] = content_id(update)
+    return None if update["hash"] == record["stored"] else update
 
 
 def _native(value: Any) -> Any:

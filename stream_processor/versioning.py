@@ -579,6 +579,9 @@ def _dataset_changes(dataset: Mapping[str, Any], time: int, terminal: bool | Non
         out.append(Change(dkey, "Symlink", body, time, body_id))
     if content.column_lineage is not None:
         body, body_id = content.column_lineage
+        if run_id is not None:  # the run's column lineage: a body of its own
+            body = {**body, "runId": run_id}
+            body_id = content_id(body)
         out.append(Change(dkey, "ColumnLineage", body, time, body_id))
 
 
@@ -597,7 +600,7 @@ def _dataset_changes_slowly(ns: Any, name: Any, facets: Any, time: int, terminal
             "fields": fields, "producingRunId": producing_run,
         }, time)
     yield from _symlinks(facets, ns, name, dkey, time)
-    yield from _column_lineage(facets, ns, name, dkey, time)
+    yield from _column_lineage(facets, ns, name, dkey, time, run_id)
 
 
 def _symlinks(facets: Mapping[str, Any], ns: str, name: str, dkey: str,
@@ -614,14 +617,14 @@ def _symlinks(facets: Mapping[str, Any], ns: str, name: str, dkey: str,
 
 
 def _column_lineage(facets: Mapping[str, Any], ns: str, name: str, dkey: str,
-                    time: int) -> Iterator[Change]:
+                    time: int, run_id: str | None = None) -> Iterator[Change]:
     facet = facets.get("columnLineage")
     if not isinstance(facet, Mapping):
         return
     edges = _column_edges(facet)
     if edges:
         yield Change(dkey, "ColumnLineage", {"targetNamespace": ns, "targetDataset": name,
-                                             "edges": edges}, time)
+                                             "edges": edges, "runId": run_id}, time)
 
 
 def _column_edges(facet: Mapping[str, Any]) -> list[dict[str, Any]]:

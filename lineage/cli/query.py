@@ -29,7 +29,7 @@ app = typer.Typer(
          "Lineage is answered as of a time, now by default: through the job versions valid "
          "then (a job's version is that of its latest run started by then), so an input a job "
          "dropped is not upstream any more; --at T asks for another time, --ever for every "
-         "pair ever observed.\n\n"
+         "pair ever observed. Column lineage likewise: that of the runs valid then.\n\n"
          "Column questions include indirect dependencies (a column that joins, filters, groups, "
          "sorts... a dataset), marked as indirect; --direct-only follows column-to-column "
          "edges (FEEDS) only.\n\n"
@@ -246,8 +246,10 @@ def query_impact(
             parameters = {"namespace": ns, "name": name, **({} if ever else {"asOf": as_of})}
         else:
             _check_field(graph, ns, name, field)
-            recipe = "FIELD_IMPACT" if direct_only else "COLUMN_DOWNSTREAM"
-            parameters = {"namespace": ns, "dataset": name, "field": field}
+            recipe = ("FIELD_IMPACT" if direct_only else "COLUMN_DOWNSTREAM") + (
+                "_EVER" if ever else "")
+            parameters = {"namespace": ns, "dataset": name, "field": field,
+                          **({} if ever else {"asOf": as_of})}
         rows = graph.read(queries.RECIPES[recipe], **parameters)
 
     def text() -> list[str]:
@@ -260,7 +262,7 @@ def query_impact(
             return [*lines, f"{_count(rows)} downstream{when}"]
         title = f"impact of column {queries.field_label(ns, name, field, '')}"
         lines = queries.by_hops(title, rows, lambda r: queries.column_label(r, ns))
-        return [*lines, queries.column_count(rows, "downstream")]
+        return [*lines, queries.column_count(rows, "downstream") + when]
 
     _emit(as_json, "impact", [recipe], parameters, rows, text, resolved)
 
@@ -272,6 +274,8 @@ def query_columns(
     field: Annotated[str, typer.Option("--field", "-f", help="the column")],
     namespace: Namespace = None,
     direct_only: DirectOnly = False,
+    at: At = None,
+    ever: Ever = False,
     as_json: Json = False,
 ) -> None:
     """Column lineage of one column: where it comes from and what it feeds, as two trees.
@@ -284,19 +288,22 @@ def query_columns(
     """
     from lineage import queries
 
-    recipes = (["FIELD_UPSTREAM", "FIELD_DOWNSTREAM"] if direct_only
-               else ["COLUMN_UPSTREAM", "COLUMN_DOWNSTREAM"])
+    recipes = [name + ("_EVER" if ever else "") for name in (
+        ["FIELD_UPSTREAM", "FIELD_DOWNSTREAM"] if direct_only
+        else ["COLUMN_UPSTREAM", "COLUMN_DOWNSTREAM"])]
+    as_of, when = _when(at, ever)
     with _graph() as graph:
         ns, name, resolved = _dataset(graph, ref, namespace)
         _check_field(graph, ns, name, field)
-        parameters = {"namespace": ns, "dataset": name, "field": field}
+        parameters = {"namespace": ns, "dataset": name, "field": field,
+                      **({} if ever else {"asOf": as_of})}
         upstream, downstream = (graph.read(queries.RECIPES[recipe], **parameters)
                                 for recipe in recipes)
     rows = ([{"direction": "upstream", **r} for r in upstream]
             + [{"direction": "downstream", **r} for r in downstream])
 
     def text() -> list[str]:
-        lines = [f"column {queries.field_label(ns, name, field, '')}"]
+        lines = [f"column {queries.field_label(ns, name, field, '')}{when}"]
         for title, part in (("upstream: where it comes from", upstream),
                             ("downstream: what it feeds", downstream)):
             tree = queries.column_tree((ns, name, field), part, title)

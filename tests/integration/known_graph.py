@@ -240,6 +240,11 @@ def as_of(k: Known, hops: int, kind: str, name: str, version: str | None = None,
             "sql": sql}
 
 
+#: "Now" for the known graph, whose events are all in March 2024, and noon of its first day.
+NOW = at("2030-01-01T00:00:00Z")
+DAY1 = at("2024-03-01T12:00:00Z")
+
+
 def lineage_cases(k: Known) -> dict[str, list[Case]]:
     ns = k.ns
     revenue_upstream_1 = [node(k, 1, "Job", "build_revenue", "mart.revenue"),
@@ -298,25 +303,26 @@ def lineage_cases(k: Known) -> dict[str, list[Case]]:
             ({"namespace": ns, "name": "report.dashboard", "asOf": NOW}, []),
         ],
         "FIELD_IMPACT": [
-            ({"namespace": ns, "dataset": "raw.orders", "field": "amount"}, [
+            ({"namespace": ns, "dataset": "raw.orders", "field": "amount", "asOf": NOW}, [
                 {"hops": 1, "namespace": ns, "dataset": "staging.orders", "field": "amount"},
                 {"hops": 2, "namespace": ns, "dataset": "mart.revenue", "field": "total"},
                 {"hops": 3, "namespace": ns, "dataset": "report.dashboard", "field": "total"}]),
-            ({"namespace": ns, "dataset": "raw.orders", "field": "note"}, [
+            # Only day 1's version of stage_orders carried note: as of day 1 (now: see below).
+            ({"namespace": ns, "dataset": "raw.orders", "field": "note", "asOf": DAY1}, [
                 {"hops": 1, "namespace": ns, "dataset": "staging.orders", "field": "note"}]),
         ],
         "FIELD_UPSTREAM": [
-            ({"namespace": ns, "dataset": "report.dashboard", "field": "total"}, [
+            ({"namespace": ns, "dataset": "report.dashboard", "field": "total", "asOf": NOW}, [
                 column(k, 1, "mart.revenue", "total",
                        ("report.dashboard", "total", "DIRECT/IDENTITY")),
                 column(k, 2, "staging.orders", "amount",
                        ("mart.revenue", "total", "DIRECT/AGGREGATION")),
                 column(k, 3, "raw.orders", "amount",
                        ("staging.orders", "amount", "DIRECT/TRANSFORMATION"))]),
-            ({"namespace": ns, "dataset": "raw.orders", "field": "amount"}, []),
+            ({"namespace": ns, "dataset": "raw.orders", "field": "amount", "asOf": NOW}, []),
         ],
         "FIELD_DOWNSTREAM": [
-            ({"namespace": ns, "dataset": "raw.orders", "field": "amount"}, [
+            ({"namespace": ns, "dataset": "raw.orders", "field": "amount", "asOf": NOW}, [
                 column(k, 1, "staging.orders", "amount",
                        ("raw.orders", "amount", "DIRECT/TRANSFORMATION")),
                 column(k, 2, "mart.revenue", "total",
@@ -327,17 +333,13 @@ def lineage_cases(k: Known) -> dict[str, list[Case]]:
     }
 
 
-#: "Now" for the known graph, whose events are all in March 2024.
-NOW = at("2030-01-01T00:00:00Z")
-
-
 def ever_cases(k: Known) -> dict[str, list[Case]]:
     """The lineage recipes as of a past time, and "ever": every pair observed."""
     ns, day1 = k.ns, at("2024-03-01T12:00:00Z")
     now = lineage_cases(k)
     ever: dict[str, list[Case]] = {}
     for name in ("DATASET_UPSTREAM", "DATASET_DOWNSTREAM", "JOB_UPSTREAM", "JOB_DOWNSTREAM",
-                 "DATASET_IMPACT"):
+                 "DATASET_IMPACT", "FIELD_IMPACT", "FIELD_UPSTREAM", "FIELD_DOWNSTREAM"):
         # Every pair of the known graph is still valid now: ever and now agree.
         ever[f"{name}_EVER"] = [({key: v for key, v in params.items() if key != "asOf"}, rows)
                                 for params, rows in now[name]]
@@ -356,6 +358,10 @@ def ever_cases(k: Known) -> dict[str, list[Case]]:
         ],
         "DATASET_IMPACT": [
             ({"namespace": ns, "name": "raw.regions", "asOf": day1}, []),
+        ],
+        # stage_orders dropped the note column on day 2: its impact now is nothing.
+        "FIELD_IMPACT": [
+            ({"namespace": ns, "dataset": "raw.orders", "field": "note", "asOf": NOW}, []),
         ],
         "DATASET_IMPACT_EVER": [
             ({"namespace": ns, "name": "raw.regions"}, [
@@ -560,6 +566,11 @@ def names_parents_columns_cases(k: Known) -> dict[str, list[Case]]:
     the parent job ``daily`` of day 1's jobs, column lineage with its ``indirect`` flags."""
     ns = k.ns
     orders_aliases = [{"namespace": ns, "name": "warehouse.orders", "type": "TABLE"}]
+
+    def column_of(dataset: str, field: str, at: datetime | None = None) -> dict[str, Any]:
+        return {"namespace": ns, "dataset": dataset, "field": field,
+                **({} if at is None else {"asOf": at})}
+
     children = [node(k, 0, "Job", job, "daily") for job in (
         "build_revenue", "dedupe_customers", "publish_dashboard", "stage_orders")]
     direct = [{**row, "indirect": False} for rows in (
@@ -601,14 +612,12 @@ def names_parents_columns_cases(k: Known) -> dict[str, list[Case]]:
                 node(k, 1, "Dataset", "staging.orders", "build_revenue")]),
         ],
         # The known graph's column lineage is all direct: the FEEDS answers, none indirect.
-        "COLUMN_UPSTREAM": [
-            ({"namespace": ns, "dataset": "report.dashboard", "field": "total"}, direct[:3]),
-            ({"namespace": ns, "dataset": "raw.orders", "field": "amount"}, []),
-        ],
-        "COLUMN_DOWNSTREAM": [
-            ({"namespace": ns, "dataset": "raw.orders", "field": "amount"}, direct[3:]),
-            ({"namespace": ns, "dataset": "warehouse.orders", "field": "amount"}, direct[3:]),
-        ],
+        "COLUMN_UPSTREAM": [(column_of("report.dashboard", "total", NOW), direct[:3]),
+                            (column_of("raw.orders", "amount", NOW), [])],
+        "COLUMN_DOWNSTREAM": [(column_of("raw.orders", "amount", NOW), direct[3:]),
+                              (column_of("warehouse.orders", "amount", NOW), direct[3:])],
+        "COLUMN_UPSTREAM_EVER": [(column_of("report.dashboard", "total"), direct[:3])],
+        "COLUMN_DOWNSTREAM_EVER": [(column_of("raw.orders", "amount"), direct[3:])],
     }
 
 

