@@ -35,7 +35,8 @@ WRITE_RETRIES = Counter(
 STATEMENT_SECONDS = Histogram(
     "lineage_sink_statement_seconds",
     "Time of each record kind's statement inside a batch's transaction (VersionValidity: the "
-    "validTo recompute); the sums say where Neo4j's time goes.", ["kind"],
+    "datasets' validTo recompute; JobTimeline: job versions and intervals from the runs); the "
+    "sums say where Neo4j's time goes.", ["kind"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 BATCH_RECORDS = Histogram(
