@@ -8,10 +8,10 @@ Then p50/p99 latency of three analyst questions, each asked about many sampled d
 fields:
 
 - ``upstream`` (and the equivalent forms ``upstream_bfs``, ``upstream_shortest``): the datasets
-  up to 5 dataset hops upstream of a dataset; ``upstream_as_of`` asks it as of ``$asOf`` (now),
-  through the pairs valid then (issue #13), and ``recipe_upstream`` / ``recipe_upstream_ever``
-  are the cookbook's recipes for it (``lineage/queries.py``: the tree of jobs and datasets, as
-  of ``$asOf`` / ever);
+  up to 5 dataset hops upstream of a dataset; ``upstream_as_of`` (and ``upstream_as_of_qpp``)
+  asks it as of ``$asOf`` (now), through the pairs valid then (issue #13), and
+  ``recipe_upstream`` / ``recipe_upstream_ever`` are the cookbook's recipes for it
+  (``lineage/queries.py``: the tree of jobs and datasets, as of ``$asOf`` / ever);
 - ``impact``: every dataset and job downstream of a dataset, with its distance;
 - ``columns``: every column upstream of a column (column lineage), with its distance.
 
@@ -102,6 +102,15 @@ QUERIES: dict[str, str] = {
         "name: $name}) WHERE all(r IN relationships(p) WHERE "
         "any(i IN range(0, size(coalesce(r.validFrom, [])) - 1) "
         "WHERE r.validFrom[i] <= $asOf < r.validTo[i])) "
+        "RETURN DISTINCT up.namespace AS namespace, up.name AS name"),
+    # The same, with the predicate inside a quantified path pattern: Neo4j 5.26 plans it as a
+    # pruning, breadth-first VarLengthExpand with the predicate on each step, as upstream_bfs,
+    # where the bound path p of upstream_as_of makes it enumerate the paths and filter them.
+    "upstream_as_of_qpp": (
+        "MATCH (up:Dataset) (()-[r:INPUT_TO|OUTPUT_TO WHERE "
+        "any(i IN range(0, size(coalesce(r.validFrom, [])) - 1) "
+        "WHERE r.validFrom[i] <= $asOf < r.validTo[i])]->()){1,10} "
+        "(d:Dataset {namespace: $ns, name: $name}) "
         "RETURN DISTINCT up.namespace AS namespace, up.name AS name"),
     # The cookbook's recipes (lineage/queries.py) for the question: the tree (jobs and datasets
     # with their hop and via) as of $asOf, and ever (every pair, unfiltered).

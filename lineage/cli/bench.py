@@ -105,7 +105,8 @@ def bench_query(
     warmup: Annotated[int, typer.Option(help="untimed runs of each query first")] = 20,
     query: Annotated[list[str] | None, typer.Option(
         help="a query to time (repeatable): upstream, upstream_bfs, upstream_shortest, "
-             "upstream_as_of, recipe_upstream, recipe_upstream_ever, impact, columns")] = None,
+             "upstream_as_of, upstream_as_of_qpp, recipe_upstream, recipe_upstream_ever, impact, "
+             "columns")] = None,
     reload: Annotated[bool, typer.Option(help="delete and load the graph again")] = False,
     load_only: Annotated[bool, typer.Option(help="load the graph, time nothing")] = False,
     namespace: Annotated[str | None, typer.Option(

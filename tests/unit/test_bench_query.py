@@ -66,7 +66,8 @@ def test_query_targets_are_deterministic_and_shared_by_the_two_upstream_forms() 
     assert upstream == query_targets(plan, "upstream_bfs", 50)
     assert upstream == query_targets(plan, "upstream_shortest", 50)
     # The as-of form and the cookbook's recipes ask about the same datasets.
-    for name in ("upstream_as_of", "recipe_upstream", "recipe_upstream_ever"):
+    for name in ("upstream_as_of", "upstream_as_of_qpp", "recipe_upstream",
+                 "recipe_upstream_ever"):
         assert [p["name"] for p in query_targets(plan, name, 50)] == [
             p["name"] for p in upstream]
     written = {plan.datasets[o][0] for o in plan.outputs()}
