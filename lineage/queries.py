@@ -75,15 +75,18 @@ WITH asked, collect(DISTINCT root) AS roots
 _ARROW = {"upstream": ("<-", "-"), "downstream": ("-", "->")}
 
 # The shortest distance of each node from the nearest root. Grouping by root first keeps the
-# breadth-first VarLengthExpand(Pruning,BFS) of one root (see the cookbook's maximum depths).
+# breadth-first VarLengthExpand(Pruning,BFS) of one root (see the cookbook's maximum depths);
+# so does filtering the end nodes only after the aggregation (a filter on n inside the MATCH's
+# WHERE makes Neo4j enumerate the paths).
 # <VALID> restricts the steps to the pairs valid at $asOf (empty for "ever"). A symlink alias
 # is no answer of its own: its pairs are mirrored on its primary (sinks/graph.py), which is.
 _REACH = """\
   UNWIND roots AS root
   MATCH p = (root)<IN>[:INPUT_TO|OUTPUT_TO*1..40]<OUT>(n)
-  WHERE NOT n IN roots AND NOT EXISTS { (n)-[:SYMLINK_OF]->(:Dataset) }<VALID>
+  WHERE NOT n IN roots<VALID>
   WITH root, n, min(length(p)) AS steps
   WITH n, min(steps) AS steps
+  WHERE NOT EXISTS { (n)-[:SYMLINK_OF]->(:Dataset) }
 """
 
 # A pair (INPUT_TO / OUTPUT_TO) is valid at $asOf when one of its intervals holds it: the job's
@@ -107,7 +110,7 @@ _LINK = {"upstream": "(n)-[r:INPUT_TO|OUTPUT_TO]->(m)",
 
 _TREE = """\
 CALL (roots) {
-<REACH>  WHERE steps <= 2 * $hops
+<REACH>    AND steps <= 2 * $hops
   WITH steps, collect(n) AS layer ORDER BY steps
   RETURN collect(layer) AS layers
 }
@@ -298,11 +301,11 @@ _COLUMN_WALK = """\
 CALL (roots) {
   UNWIND roots AS root
   MATCH p = <PATH>
-  WHERE NOT n IN roots
-    AND NOT EXISTS { (n)<-[:HAS_FIELD*0..1]-(:Dataset)-[:SYMLINK_OF]->(:Dataset) }<VALID>
+  WHERE NOT n IN roots<VALID>
   WITH root, n, min(<HOPS>) AS hops
   WITH n, min(hops) AS hops
   WHERE hops <= 20
+    AND NOT EXISTS { (n)<-[:HAS_FIELD*0..1]-(:Dataset)-[:SYMLINK_OF]->(:Dataset) }
   WITH hops, collect(n) AS layer ORDER BY hops
   RETURN collect(layer) AS layers
 }
@@ -363,7 +366,7 @@ COLUMN_DOWNSTREAM_EVER = _columns_at(_COLUMN_DOWNSTREAM, ever=True)
 # at $asOf reads or writes that dataset; each job row carries that version and its interval.
 _AS_OF = """\
 CALL (roots) {
-<REACH>  WHERE steps <= 2 * $hops
+<REACH>    AND steps <= 2 * $hops
   RETURN n, steps
 }
 OPTIONAL MATCH (n)-[i:VALID_AS]->(v:JobVersion)
