@@ -203,8 +203,7 @@ RETURN labels(n)[0] AS kind, n.namespace AS namespace, n.name AS name,
        [(n)<-[:INPUT_TO|OUTPUT_TO]-(m) | [m.namespace, m.name]] AS ins,
        [(n)-[:INPUT_TO|OUTPUT_TO]->(m) | [m.namespace, m.name]] AS outs,
        COLLECT {{
-         MATCH (n)-[:HAS_VERSION]->(v:DatasetVersion) WHERE v.validTo IS NULL
-         WITH v ORDER BY v.validFrom DESC LIMIT 1
+         MATCH (n)-[valid:VALID_AS]->(v:DatasetVersion) WHERE valid.validTo IS NULL
          MATCH (v)-[f:HAS_FIELD]->(field:Field)
          RETURN [field.name, f.type, f.description] AS field
          ORDER BY f.ordinal

@@ -393,18 +393,17 @@ AS_OF_DOWNSTREAM = _as_of("downstream")
 """What was built from this dataset at time ``$asOf``? Through the job versions valid then."""
 
 DATASET_HISTORY = """\
-MATCH (:Dataset {namespace: $namespace, name: $name})-[:HAS_VERSION]->(v:DatasetVersion)
-WHERE v.validTo IS NULL OR v.validTo > v.validFrom
-WITH v, COLLECT {
+MATCH (:Dataset {namespace: $namespace, name: $name})-[valid:VALID_AS]->(v:DatasetVersion)
+WITH valid, v, COLLECT {
           MATCH (v)-[h:HAS_FIELD]->(f:Field)
           RETURN [f.name, h.type] AS column ORDER BY h.ordinal
         } AS columns
-ORDER BY v.validFrom, v.id
-WITH collect({version: v, columns: columns}) AS versions
+ORDER BY valid.validFrom
+WITH collect({valid: valid, version: v, columns: columns}) AS versions
 UNWIND range(0, size(versions) - 1) AS i
-WITH versions[i].version AS v, versions[i].columns AS columns,
+WITH versions[i].valid AS valid, versions[i].version AS v, versions[i].columns AS columns,
      CASE i WHEN 0 THEN [] ELSE versions[i - 1].columns END AS before
-RETURN v.id AS version, v.validFrom AS validFrom, v.validTo AS validTo,
+RETURN v.id AS version, valid.validFrom AS validFrom, valid.validTo AS validTo,
        COLLECT { MATCH (r:Run)-[:WROTE]->(v) RETURN r {.runId, .state} AS r
                  ORDER BY r.runId } AS writtenBy,
        [c IN columns | c[0]] AS fields,
@@ -415,7 +414,18 @@ RETURN v.id AS version, v.validFrom AS validFrom, v.validTo AS validTo,
         | {field: c[0], before: [b IN before WHERE b[0] = c[0]][0][1], after: c[1]}] AS retyped
 ORDER BY validFrom, version
 """
-"""How did this dataset change? Its versions in time order, each against the one before."""
+"""How did this dataset change? Its versions in time order (a schema that comes back is a
+version again), each against the one before."""
+
+DATASET_SCHEMA = """\
+MATCH (:Dataset {namespace: $namespace, name: $name})-[valid:VALID_AS]->(v:DatasetVersion)
+WHERE valid.validFrom <= $asOf AND (valid.validTo IS NULL OR $asOf < valid.validTo)
+MATCH (v)-[h:HAS_FIELD]->(f:Field)
+RETURN f.name AS field, h.type AS type, h.description AS description, v.id AS version,
+       valid.validFrom AS validFrom, valid.validTo AS validTo
+ORDER BY h.ordinal
+"""
+"""What was this dataset's schema at time ``$asOf``? The fields of the version valid then."""
 
 JOB_HISTORY = """\
 MATCH (:Job {namespace: $namespace, name: $name})-[i:VALID_AS]->(v:JobVersion)
@@ -553,8 +563,8 @@ ORDER BY namespace, name
 
 DATASET_FIELDS = """\
 MATCH (d:Dataset {namespace: $namespace, name: $name})-[:HAS_FIELD]->(f:Field)
-OPTIONAL MATCH (d)-[:HAS_VERSION]->(v:DatasetVersion)-[h:HAS_FIELD]->(f)
-WHERE v.validTo IS NULL
+OPTIONAL MATCH (d)-[valid:VALID_AS]->(:DatasetVersion)-[h:HAS_FIELD]->(f)
+WHERE valid.validTo IS NULL
 RETURN f.name AS field, h.type AS currentType
 ORDER BY field
 """
@@ -580,6 +590,7 @@ RECIPES: dict[str, str] = {
     "JOB_RUNS": JOB_RUNS, "FAILED_RUN_OUTPUTS": FAILED_RUN_OUTPUTS,
     "UNREAD_DATASETS": UNREAD_DATASETS, "DATASET_FLOW": DATASET_FLOW,
     "FIND_DATASETS": FIND_DATASETS, "FIND_JOBS": FIND_JOBS, "DATASET_FIELDS": DATASET_FIELDS,
+    "DATASET_SCHEMA": DATASET_SCHEMA,
     "DATASET_NAMES": DATASET_NAMES,
 }
 

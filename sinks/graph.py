@@ -11,9 +11,9 @@ how often or in which order records arrive (DESIGN.md, guarantees 2 and 3):
 - a value that can differ between records (a node's facets, a run's state) is taken from the
   record that sorts last by an *order key*: eventTime first, then a content hash, so two
   records with the same time still resolve the same way whatever their arrival order;
-- ``validTo`` of a dataset's versions is recomputed from all its versions' validFrom (those that
-  change it: :data:`DATASET_VALID_TO`); a job's versions and their validity intervals are
-  worked out from all of its runs (:mod:`sinks.timeline`).
+- a DatasetVersion keeps every eventTime it was seen at (``seenAt``), and a dataset's validity
+  intervals are worked out from all of its versions' sightings; a job's versions and their
+  validity intervals from all of its runs (both in :mod:`sinks.timeline`).
 
 A pair (``INPUT_TO`` / ``OUTPUT_TO``) an event names under a symlink alias is mirrored on the
 dataset the alias stands for, by whichever of the pair and the ``SYMLINK_OF`` comes second (both
@@ -153,6 +153,8 @@ STATEMENTS: dict[str, str] = {
 UNWIND $rows AS row
 MERGE (v:DatasetVersion {{id: row.id}})
 SET v.validFrom = {_earliest("v.validFrom", "row.t")},
+    v.seenAt = COLLECT {{ UNWIND coalesce(v.seenAt, []) + row.t AS t
+                         RETURN DISTINCT t ORDER BY t }},
     v.namespace = row.namespace, v.name = row.name, v.schemaId = row.schemaId
 MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
 MERGE (d)-[:HAS_VERSION]->(v)
@@ -298,36 +300,6 @@ CALL (a, d) {{
 }}
 """,
 }
-
-#: validTo of every version of the given datasets. A version is a change of the dataset when
-#: it is the first, a write (a run WROTE it) or a schema other than the one of the version just
-#: before it; its validTo is the next change's validFrom. Any other version is an observation
-#: of the schema already valid (a reader of what a write carried): it keeps its readers, and its
-#: interval is empty (validTo = validFrom), so no "as of" question ever picks it. Worked out
-#: from all of the dataset's versions each time, so the arrival order cannot matter.
-DATASET_VALID_TO = """
-UNWIND $keys AS key
-MATCH (:Dataset {namespace: key.namespace, name: key.name})-[:HAS_VERSION]->(v:DatasetVersion)
-WITH key, v, EXISTS { (:Run)-[:WROTE]->(v) } AS written ORDER BY v.validFrom, v.id
-WITH key, collect({v: v, written: written}) AS versions
-WITH versions, [i IN range(0, size(versions) - 1) |
-                i = 0 OR versions[i].written
-                OR NOT coalesce(versions[i].v.schemaId = versions[i - 1].v.schemaId, false)
-               ] AS changed
-WITH versions, changed, [i IN range(0, size(versions) - 1) WHERE changed[i]] AS changes
-CALL (versions, changes) {
-  UNWIND range(0, size(changes) - 1) AS j
-  WITH versions[changes[j]].v AS v,
-       CASE WHEN j + 1 < size(changes) THEN versions[changes[j + 1]].v.validFrom END AS next
-  SET v.validTo = next
-}
-CALL (versions, changed) {
-  UNWIND range(0, size(versions) - 1) AS i
-  WITH versions[i].v AS v, changed[i] AS change
-  WHERE NOT change
-  SET v.validTo = v.validFrom
-}
-"""
 
 # Nodes before the relationships that refer to them (fewer lock waits), versions before validTo.
 # A JobVersion record (written by processors before change schema v2) is not applied: versions
@@ -483,11 +455,13 @@ def write_batch(tx: ManagedTransaction, batch: Mapping[str, list[dict[str, Any]]
             started = clock()
             tx.run(STATEMENTS[kind], rows=kind_rows).consume()
             timed(kind, started)
-    datasets = sorted({(r["namespace"], r["name"]) for r in batch.get("DatasetVersion", ())})
+    datasets = {(r["namespace"], r["name"]) for r in batch.get("DatasetVersion", ())}
+    datasets |= {(r[ns], r[n]) for r in batch.get("Symlink", ())
+                 for ns, n in (("aliasNamespace", "aliasName"),
+                               ("datasetNamespace", "datasetName"))}
     if datasets:
         started = clock()
-        tx.run(DATASET_VALID_TO,
-               keys=[{"namespace": ns, "name": n} for ns, n in datasets]).consume()
+        timeline.apply_datasets(tx, datasets)
         timed("VersionValidity", started)
     runs = {r["runId"] for kind in ("Run", "RunIO", "ColumnLineage") for r in batch.get(kind, ())
             if r.get("runId") is not None}

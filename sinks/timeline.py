@@ -120,8 +120,14 @@ DETACH DELETE v
 
 # A version's datasets by their primary names: the pairs with intervals join the datasets under
 # the name the as-of questions walk, whichever name (a symlink alias) the events used.
-_PRIMARY = """coalesce(head(COLLECT { MATCH (d)-[:SYMLINK_OF]->(p:Dataset)
-                                          RETURN p ORDER BY p.namespace, p.name }), d)"""
+def _primary(node: str) -> str:
+    """Cypher for the primary name of the dataset ``node``: the first it is a SYMLINK_OF, else
+    itself."""
+    return (f"coalesce(head(COLLECT {{ MATCH ({node})-[:SYMLINK_OF]->(p:Dataset) "
+            f"RETURN p ORDER BY p.namespace, p.name }}), {node})")
+
+
+_PRIMARY = _primary("d")
 
 _TIMELINE = f"""
 UNWIND $jobs AS key
@@ -148,8 +154,7 @@ RETURN key.namespace AS namespace, key.name AS name, j.timeline AS stored,
 _COLUMN_EDGE = """
   CALL (c) {
     MATCH (named:Dataset {namespace: c.edge[0], name: c.edge[1]})
-    WITH coalesce(head(COLLECT { MATCH (named)-[:SYMLINK_OF]->(p:Dataset)
-                                 RETURN p ORDER BY p.namespace, p.name }), named) AS sd
+    WITH """ + _primary("named") + """ AS sd
     MATCH (:Field {namespace: sd.namespace, dataset: sd.name, name: c.edge[2]})
           -[e:FEEDS|AFFECTS {transformation: c.edge[6]}]->(t)
     WHERE CASE WHEN c.edge[5] IS NULL
@@ -253,6 +258,41 @@ def intervals(runs: Iterable[tuple[datetime, str, str]]) -> list[Interval]:
             for i, (start, version) in enumerate(kept)]
 
 
+def schema_intervals(sightings: Iterable[tuple[datetime, str, str | None, bool]]
+                     ) -> list[tuple[datetime, datetime | None, str]]:
+    """A dataset's versions over time, as (validFrom, validTo or None, version), from every
+    sighting of its versions: (eventTime, version, schemaId, written).
+
+    A sighting changes the dataset when it is the first, a write, or carries another schema
+    than the sighting just before it (a schema id None, no fields, equals none); the dataset's
+    version is then that sighting's until the next change. So a schema that readers see again
+    after another is current again (A -> B -> A is three intervals), and a reader that sees the
+    schema a write carried does not replace the write. Of sightings at one instant, reads come
+    before writes and then go by schema id and version, so the same set gives the same answer
+    in any arrival order; the last change of an instant is the valid one.
+
+    >>> from datetime import datetime, UTC
+    >>> t = [datetime(2024, 5, d, tzinfo=UTC) for d in (1, 2, 3, 4)]
+    >>> [(f.day, e and e.day, v) for f, e, v in schema_intervals(
+    ...     [(t[0], "rA", "A", False), (t[1], "rB", "B", False), (t[2], "rA", "A", False),
+    ...      (t[3], "w1", "A", True), (t[3], "rA", "A", False), (t[3], "w1", "A", True)])]
+    [(1, 2, 'rA'), (2, 3, 'rB'), (3, 4, 'rA'), (4, None, 'w1')]
+    """
+    changes: dict[datetime, str] = {}
+    previous: str | None = None
+    for time, version, schema, written in sorted(
+            sightings, key=lambda s: (s[0], s[3], s[2] or "", s[1])):
+        if not changes or written or schema is None or schema != previous:
+            changes[time] = version  # in time order; the last change of an instant wins
+        previous = schema
+    kept: list[tuple[datetime, str]] = []
+    for start, version in changes.items():
+        if not kept or kept[-1][1] != version:  # a write seen again is still that write
+            kept.append((start, version))
+    return [(start, kept[i + 1][0] if i + 1 < len(kept) else None, version)
+            for i, (start, version) in enumerate(kept)]
+
+
 def pair_intervals(timeline: Sequence[Interval], datasets_of: Mapping[str, Iterable[Any]]
                    ) -> dict[tuple[str, str], tuple[list[datetime], list[datetime]]]:
     """For each dataset some version of the timeline uses (``datasets_of[version]``), the
@@ -317,6 +357,73 @@ def apply(tx: ManagedTransaction, run_ids: Iterable[str],
             updates.append(update)
     if updates:
         tx.run(_SET_TIMELINE, jobs=updates).consume()
+
+
+# Every version of a dataset's class of names (the primary and its symlink aliases), with its
+# sightings: a schema is the dataset's whichever name an event gave it.
+_DATASET_SIGHTINGS = f"""
+UNWIND $keys AS key
+MATCH (named:Dataset {{namespace: key.namespace, name: key.name}})
+WITH named, {_primary("named")} AS d
+WITH DISTINCT d, named <> d AS alias, named
+CALL (named, alias) {{
+  WITH named WHERE alias
+  SET named.schemaTimeline = null
+  WITH named
+  MATCH (named)-[old:VALID_AS]->(:DatasetVersion)
+  DELETE old
+}}
+WITH DISTINCT d
+RETURN d.namespace AS namespace, d.name AS name, d.schemaTimeline AS stored,
+       COLLECT {{
+         CALL (d) {{
+           MATCH (d)-[:HAS_VERSION]->(v:DatasetVersion) RETURN v
+           UNION
+           MATCH (d)<-[:SYMLINK_OF]-(:Dataset)-[:HAS_VERSION]->(v:DatasetVersion) RETURN v
+         }}
+         RETURN [v.id, v.schemaId, EXISTS {{ (:Run)-[:WROTE]->(v) }},
+                 coalesce(v.seenAt, [v.validFrom])]
+       }} AS versions
+"""
+
+_SET_DATASET_TIMELINE = """
+UNWIND $datasets AS ds
+MATCH (d:Dataset {namespace: ds.namespace, name: ds.name})
+SET d.schemaTimeline = ds.hash
+WITH d, ds
+CALL (d) {
+  MATCH (d)-[old:VALID_AS]->(:DatasetVersion)
+  DELETE old
+}
+CALL (d, ds) {
+  UNWIND ds.intervals AS i
+  MATCH (v:DatasetVersion {id: i.version})
+  CREATE (d)-[:VALID_AS {validFrom: i.validFrom, validTo: i.validTo}]->(v)
+}
+"""
+
+
+def apply_datasets(tx: ManagedTransaction, datasets: Iterable[tuple[str, str]]) -> None:
+    """Bring the schema timelines (:func:`schema_intervals`) of ``datasets`` up to date: each
+    as ``(:Dataset)-[:VALID_AS {validFrom, validTo}]->(:DatasetVersion)`` on the primary name,
+    from the sightings of every version of every name of the dataset. Called in the sink's
+    write transaction after the batch's DatasetVersion and Symlink rows; an alias keeps none."""
+    keys = [{"namespace": ns, "name": n} for ns, n in sorted(set(datasets))]
+    if not keys:
+        return
+    updates = []
+    for record in tx.run(_DATASET_SIGHTINGS, keys=keys):
+        timeline = schema_intervals(
+            (_native(time), version, schema, written)
+            for version, schema, written, seen in record["versions"] for time in seen)
+        update = {"namespace": record["namespace"], "name": record["name"],
+                  "intervals": [{"validFrom": start, "validTo": end, "version": version}
+                                for start, end, version in timeline]}
+        update["hash"] = content_id(update)
+        if update["hash"] != record["stored"]:
+            updates.append(update)
+    if updates:
+        tx.run(_SET_DATASET_TIMELINE, datasets=updates).consume()
 
 
 def run_intervals(runs: Sequence[tuple[datetime, str]]) -> dict[str, tuple[datetime,

@@ -42,7 +42,7 @@ _RULES: dict[str, tuple[str, Rule]] = {
     "Job": ("f", "min"),
     "Dataset": ("f", "min"),
     "JobVersion": ("v", "min"),
-    "DatasetVersion": ("v", "min"),
+    "DatasetVersion": ("s", "once"),
     "JobLineage": ("r", "range"),
     "Run": ("r", "range"),
     "RunIO": ("o", "once"),
@@ -97,6 +97,8 @@ def state_key(change: Change) -> tuple[str, Rule]:
     body = change.body
     if prefix == "v":
         return f"v|{body['id']}", rule
+    if prefix == "s":  # every sighting of a schema counts (sinks.timeline.schema_intervals)
+        return f"s|{body['id']}|{change.event_time}", rule
     known = change.content
     if prefix == "f":
         return f"f|{change.key}|{content_id(body['facets']) if known is None else known}", rule

@@ -8,7 +8,8 @@ entry                       key                         a new observation at tim
 ==========================  ==========================  ========================================
 processed event (dedup)     ``x|<event content id>``    never seen (then it is a duplicate)
 facet snapshot of a node    ``f|<node>|<facets id>``    never seen, or t < first (validFrom)
-job / dataset version       ``v|<version id>``          never seen, or t < first (validFrom)
+job version                 ``v|<version id>``          never seen, or t < first (validFrom)
+dataset version sighting    ``s|<version id>|<t>``      never seen
 job lineage, run state     ``r|<content id>``          never seen, or t outside [first, last]
 run IO, columns, symlink    ``o|<content id>``          never seen
 ==========================  ==========================  ========================================

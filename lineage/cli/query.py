@@ -355,6 +355,36 @@ def query_history(ref: Ref, namespace: Namespace = None, job: JobFlag = False,
     _emit(as_json, "history", [recipe], parameters, rows, text, resolved)
 
 
+@app.command("schema")
+@friendly_errors
+def query_schema(ref: Annotated[str, typer.Argument(metavar="NS:NAME", help="the dataset")],
+                 namespace: Namespace = None, at: At = None, as_json: Json = False) -> None:
+    """The schema of a dataset as of a time (default now): the fields of its version valid
+    then, from the latest event that carried a schema for it under any of its names.
+
+    Example: ``lineage query schema 'postgres://db:5432:staging.orders' --at 2024-03-01T12:00Z``
+    """
+    from lineage import queries
+
+    as_of, when = _when(at, False)
+    with _graph() as graph:
+        ns, name, resolved = _dataset(graph, ref, namespace)
+        parameters = {"namespace": ns, "name": name, "asOf": as_of}
+        rows = graph.read(queries.DATASET_SCHEMA, **parameters)
+
+    def text() -> list[str]:
+        title = f"schema of dataset {queries.display_ref(ns, name)}{when}: "
+        if not rows:
+            return [title + "none known"]
+        first = queries.plain(rows[0])
+        return [title + f"{_plural(len(rows), 'field')}, version {first['version']} (valid from "
+                f"{first['validFrom']} to {first['validTo'] or 'now'})",
+                *queries.table(["field", "type", "description"],
+                               [[r["field"], r["type"], r["description"]] for r in rows])]
+
+    _emit(as_json, "schema", ["DATASET_SCHEMA"], parameters, rows, text, resolved)
+
+
 @app.command("diff")
 @friendly_errors
 def query_diff(

@@ -464,6 +464,16 @@ def history_cases(k: Known) -> dict[str, list[Case]]:
         "JOB_HISTORY": [
             ({"namespace": ns, "name": "stage_orders"}, [stage_v1, stage_v2]),
         ],
+        "DATASET_SCHEMA": [
+            ({"namespace": ns, "name": "staging.orders", "asOf": at(when)}, [
+                {"field": f, "type": t, "description": None, "version": version["version"],
+                 "validFrom": version["validFrom"], "validTo": version["validTo"]}
+                for f, t in columns])
+            for when, version, columns in (
+                ("2024-03-02T01:07:29Z", staging_a, STAGING_V1),
+                ("2024-03-02T01:07:30Z", staging_d, STAGING_V2),
+                ("2024-03-01T01:04:59Z", {}, []))
+        ],
         "DATASET_VERSION_DIFF": [
             ({"from": v["staging_a"], "to": v["staging_d"]}, [
                 {"fromVersion": from_a, "toVersion": to_d, "added": ["region"],

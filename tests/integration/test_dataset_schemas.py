@@ -6,6 +6,7 @@ the gateway's Marquez-compatible ``GET /api/v1/lineage`` are asked as a user wou
     data/orders.csv (CSV, read by Spark) ─> orders_app.totals ─> out/totals
     public.customers (read by openlineage-python) ─> crm.export ─> out/customers.parquet
     inventory: read (schema v1) ─ written (v2) ─ read (v2), sent in reverse order, twice
+    catalog: read with schema A, then B, then A again (readers only), in reverse order too
 
 The Spark events have the shape Spark 3.5's OpenLineage listener gives a CSV read (a ``file``
 dataset with its ``dataSource`` and ``schema`` facets); the openlineage-python one is made by the
@@ -45,6 +46,8 @@ ORDERS = [("order_id", "integer"), ("cust_id", "integer"), ("amount", "double")]
 CUSTOMERS = [("id", "bigint"), ("name", "text")]
 INVENTORY_V1 = [("sku", "string"), ("count", "integer")]
 INVENTORY_V2 = [("sku", "string"), ("count", "long"), ("site", "string")]
+CATALOG_A = [("item", "string"), ("price", "double")]
+CATALOG_B = [("item", "string"), ("price", "decimal(10,2)"), ("currency", "string")]
 
 
 def spark_facet(spec: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +70,8 @@ class Scenario:
         uid = uuid.uuid4().hex[:10]
         return cls(f"/tmp/{uid}", f"spark-{uid}", f"postgres://{uid}-db:5432",
                    {run: str(uuid.uuid4())
-                    for run in ("totals", "export", "read1", "write", "read2")})
+                    for run in ("totals", "export", "read1", "write", "read2", "sawA", "sawB",
+                                "sawA2")})
 
     def file(self, name: str, columns: list[tuple[str, str]] | None = None) -> dict[str, Any]:
         """A ``file`` dataset as Spark reports it, with its schema when ``columns`` is given."""
@@ -122,9 +126,17 @@ class Scenario:
                              [self.file(inventory, INVENTORY_V2)], [self.file("out/stock")]),
         ]
 
+    def comeback(self) -> list[dict[str, Any]]:
+        """The catalog read with schema A on day 1, B on day 2 and A again on day 3."""
+        return [self.spark_event("COMPLETE", f"2024-06-0{day}T08:00:00Z", "catalog.scan", run,
+                                 [self.file("data/catalog.csv", columns)],
+                                 [self.file("out/scan")])
+                for day, run, columns in ((1, "sawA", CATALOG_A), (2, "sawB", CATALOG_B),
+                                          (3, "sawA2", CATALOG_A))]
+
     def events(self) -> list[dict[str, Any]]:
         orders, totals = self.file("data/orders.csv", ORDERS), self.file("out/totals")
-        history = self.inventory()
+        history = self.inventory() + self.comeback()
         return [
             self.spark_event("START", "2024-06-01T10:00:00Z", "orders_app.totals", "totals",
                              [orders], [totals]),
@@ -224,12 +236,11 @@ def test_the_run_that_read_a_schema_reads_that_dataset_version(
 def inventory_intervals(neo4j: Driver, scenario: Scenario) -> list[tuple[Any, ...]]:
     """The inventory's versions that change it: (validFrom, validTo, fields, writers)."""
     records, _, _ = neo4j.execute_query(
-        "MATCH (:Dataset {namespace: 'file', name: $name})-[:HAS_VERSION]->(v) "
-        "WHERE v.validTo IS NULL OR v.validTo > v.validFrom "
-        "RETURN v.validFrom AS validFrom, v.validTo AS validTo, "
+        "MATCH (:Dataset {namespace: 'file', name: $name})-[i:VALID_AS]->(v) "
+        "RETURN i.validFrom AS validFrom, i.validTo AS validTo, "
         "COLLECT { MATCH (v)-[h:HAS_FIELD]->(f) RETURN f.name ORDER BY h.ordinal } AS fields,"
         " COLLECT { MATCH (r:Run)-[:WROTE]->(v) RETURN r.runId } AS writers "
-        "ORDER BY v.validFrom", name=f"{scenario.root}/data/inventory.csv", routing_="r")
+        "ORDER BY i.validFrom", name=f"{scenario.root}/data/inventory.csv", routing_="r")
     return [(iso(r["validFrom"]), iso(r["validTo"]), r["fields"], r["writers"])
             for r in records]
 
@@ -259,6 +270,27 @@ def test_history_lists_the_changes_of_a_schema_and_not_its_re_sightings(
     answer = history("file", f"{loaded.root}/data/inventory.csv")
     rows = answer["rows"]
     assert len(rows) == 2, rows
+
+
+def test_a_schema_that_readers_see_again_after_another_is_current_again(
+    loaded: Scenario,
+) -> None:
+    """A on day 1, B on day 2, A on day 3, all from readers and sent latest first: three
+    versions in history, the first and the third the same, and A is the schema now."""
+    name = f"{loaded.root}/data/catalog.csv"
+    rows = history("file", name)["rows"]
+    assert [(r["validFrom"], r["validTo"], r["fields"]) for r in rows] == [
+        ("2024-06-01T08:00:00Z", "2024-06-02T08:00:00Z", [n for n, _ in CATALOG_A]),
+        ("2024-06-02T08:00:00Z", "2024-06-03T08:00:00Z", [n for n, _ in CATALOG_B]),
+        ("2024-06-03T08:00:00Z", None, [n for n, _ in CATALOG_A])]
+    assert rows[0]["version"] == rows[2]["version"]
+    for at, columns in (("2024-06-02T20:00", CATALOG_B), ("2024-06-03T20:00", CATALOG_A)):
+        proc = run_cli("query", "schema", "--namespace", "file", name, "--at", at, "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert [(r["field"], r["type"]) for r in json.loads(proc.stdout)["rows"]] == columns
+    proc = run_cli("query", "schema", "--namespace", "file", name)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "price  double" in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -12,11 +12,8 @@ model's (:mod:`tests.oracle.model`):
   (before the first event, at and between events, after the last) and now, and "ever";
 - the column impact of every column of every dataset at those times, with hops and indirectness.
 
-Not compared yet: a dataset's schema at a time. The model takes the latest sighting of a schema
-(a reader that sees an older schema again makes it current); the graph keeps one version per
-schema seen by readers, valid from its first sighting (docs/graph-model.md, "Known
-consequences"), so a schema that comes back to readers is not current again: on the histories
-drawn here 31 of 900 sampled schema answers differ (issue #13, still open for this).
+- the schema of every dataset at those times: that of the latest event carrying one, under
+  any of its names, so a schema readers see again after another is current again.
 """
 
 from __future__ import annotations
@@ -119,6 +116,13 @@ def model_columns(model: Model, node: Node, field: str, at: datetime | None) -> 
     return {(c.namespace, c.dataset, c.field): (e.hops, e.indirect) for c, e in found.items()}
 
 
+def graph_schema(driver: Driver, node: Node, at: datetime) -> tuple[tuple[str, str | None], ...]:
+    records, _, _ = driver.execute_query(
+        queries.DATASET_SCHEMA, {"namespace": node.namespace, "name": node.name, "asOf": at},
+        routing_="r")
+    return tuple((r["field"], r["type"]) for r in records)
+
+
 def job_history(driver: Driver, the_job: Node) -> list[tuple[Any, ...]]:
     records, _, _ = driver.execute_query(
         queries.JOB_HISTORY, {"namespace": the_job.namespace, "name": the_job.name},
@@ -203,6 +207,16 @@ def test_twenty_random_histories_through_the_pipeline_answer_as_the_oracle(
                                 f"{'ever' if at is None else 'as of ' + at.isoformat()}: "
                                 f"graph {sorted(graph.items(), key=str)} != model "
                                 f"{sorted(model.items(), key=str)}")
+            for at in [*chosen, NOW]:
+                for node in h.datasets():
+                    compared += 1
+                    graph_fields = graph_schema(driver, node, at)
+                    model_fields = h.model.schema(node, at) or ()
+                    answered += bool(model_fields)
+                    if graph_fields != model_fields:
+                        mismatches.append(f"history {index}: schema of {node} as of "
+                                          f"{at.isoformat()}: graph {graph_fields} != model "
+                                          f"{model_fields}")
         # The comparison means something: most answers are not empty, and many differ from
         # "ever" (time travel is exercised, not only the union of all time).
         print(f"compared {compared} answers: {answered} not empty, {differs_from_ever} "

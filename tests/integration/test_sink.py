@@ -137,15 +137,15 @@ def test_events_become_the_graph_of_the_contract_node_by_node(
                 assert micros_of(edge["e"]["firstSeen"]) == min(times)
                 assert micros_of(edge["e"]["lastSeen"]) == max(times)
 
-    # Versions of each dataset form a chain: each change's validTo is the next change's
-    # validFrom. A reader's sighting of the schema valid then is no change: its interval is empty.
-    for record in query("MATCH (d:Dataset {namespace: $ns})-[:HAS_VERSION]->(v) "
-                        "WITH d, v ORDER BY v.validFrom, v.id "
-                        "RETURN d.name AS name, collect(v) AS versions", ns=namespace):
-        changes = [v for v in record["versions"] if v.get("validTo") != v["validFrom"]]
-        for older, newer in itertools.pairwise(changes):
+    # The validity intervals of each dataset form a chain: each one's validTo is the next one's
+    # validFrom, and the last is open (a reader's sighting of the schema valid then is none).
+    for record in query("MATCH (d:Dataset {namespace: $ns})-[i:VALID_AS]->(:DatasetVersion) "
+                        "WITH d, i ORDER BY i.validFrom "
+                        "RETURN d.name AS name, collect(i) AS intervals", ns=namespace):
+        intervals = record["intervals"]
+        for older, newer in itertools.pairwise(intervals):
             assert older["validTo"] == newer["validFrom"]
-        assert "validTo" not in changes[-1]
+        assert "validTo" not in intervals[-1]
 
 
 def test_replaying_the_raw_topic_twice_changes_nothing(

@@ -283,9 +283,10 @@ def _read_versions(outcome: Outcome, name: str) -> list[tuple[int, str | None]]:
             if change.kind == "DatasetVersion" and change.body["datasetName"] == name]
 
 
-def test_a_schema_read_before_a_later_write_keeps_its_own_time_whatever_the_arrival() -> None:
-    """The sink orders a dataset's versions by these times (validFrom), so an input schema that
-    arrives after a later output's schema still sorts before it: it cannot become current."""
+def test_every_sighting_of_a_schema_is_sent_once_with_its_own_time() -> None:
+    """The sink orders a dataset's schema sightings by these times, so an input schema that
+    arrives after a later output's schema still sorts before it, and one seen again after
+    another schema is current again: each distinct time of a sighting is sent, once."""
     state: dict[str, list[int]] = {}
     wider = [*COLUMNS, {"name": "w", "type": "string"}]
     write = run(_at(run_event(inputs=[], outputs=[dataset("a", columns=wider)]), 600,
@@ -294,12 +295,15 @@ def test_a_schema_read_before_a_later_write_keeps_its_own_time_whatever_the_arri
     read_late = run(_at(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=OTHER_RUN_ID),
                         300, "START"), state)
     assert _read_versions(read_late, "a") == [(T0_MICROS + 300 * SECOND, None)]
-    # An earlier sighting of that schema, arriving last, moves its validFrom back; a later one
-    # changes nothing and is not sent.
     earlier = run(_at(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=OTHER_RUN_ID),
                       60, "RUNNING"), state)
     assert _read_versions(earlier, "a") == [(T0_MICROS + 60 * SECOND, None)]
-    again = run(_at(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=OTHER_RUN_ID),
+    later = run(_at(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=OTHER_RUN_ID),
+                    900, "COMPLETE"), state)
+    assert _read_versions(later, "a") == [(T0_MICROS + 900 * SECOND, None)]
+    # The same sighting again (another event of that instant) adds nothing: not sent.
+    third_run = "0b8e4a52-64f1-4d8e-9c6b-2f1e5d3c7a90"
+    again = run(_at(run_event(inputs=[dataset("a", columns=COLUMNS)], run_id=third_run),
                     900, "COMPLETE"), state)
     assert _read_versions(again, "a") == []
 
