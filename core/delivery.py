@@ -22,11 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from core.errors import ServiceUnavailable
 from core.kafka_config import producer_config
@@ -69,13 +69,20 @@ class Delivery:
             self._producer = Producer(self.config)
         return self._producer
 
-    def send_all(self, messages: Sequence[OutMessage], *, rounds: int | None = None) -> None:
-        """Send ``messages`` and block until Kafka acknowledged each one (see the module doc)."""
+    def send_all(self, messages: Sequence[OutMessage], *, rounds: int | None = None,
+                 shrink: Callable[[OutMessage], OutMessage | None] | None = None) -> None:
+        """Send ``messages`` and block until Kafka acknowledged each one (see the module doc).
+
+        ``shrink`` gives a smaller stand-in for a message Kafka refused as too large (a dead
+        letter, :func:`core.dead_letters.shrink`), sent at once; without one (or when it gives
+        None) such a message is retried like any other failure.
+        """
         with self._lock:  # one round at a time: a round's failures are its own
             pending = list(messages)
             done = 0
             while pending:
                 failed = self._round(pending)
+                smaller, failed = self._shrunk(failed, shrink) if shrink else ([], failed)
                 done += 1
                 if failed and rounds is not None and done >= rounds:
                     raise ServiceUnavailable(
@@ -86,7 +93,23 @@ class Delivery:
                                 len(failed), len(pending), self.what, failed[0][1],
                                 self.retry_seconds)
                     time.sleep(self.retry_seconds)
-                pending = [message for message, _ in failed]
+                pending = smaller + [message for message, _ in failed]
+
+    def _shrunk(self, failed: list[tuple[OutMessage, KafkaError]],
+                shrink: Callable[[OutMessage], OutMessage | None]
+                ) -> tuple[list[OutMessage], list[tuple[OutMessage, KafkaError]]]:
+        """The smaller stand-ins of the messages refused as too large, and the other failures."""
+        smaller: list[OutMessage] = []
+        still: list[tuple[OutMessage, KafkaError]] = []
+        for message, error in failed:
+            stand_in = shrink(message) if error.code() == KafkaError.MSG_SIZE_TOO_LARGE else None
+            if stand_in is None:
+                still.append((message, error))
+            else:
+                log.warning("Kafka refused a message of %d bytes as too large; sending %d bytes "
+                            "of it instead", len(message.value or b""), len(stand_in.value or b""))
+                smaller.append(stand_in)
+        return smaller, still
 
     def flush(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for outstanding acks; returns how many are left."""
@@ -112,6 +135,9 @@ class Delivery:
                 return
             except BufferError:  # librdkafka's local queue is full: let it drain
                 self.producer.poll(0.5)
-            except Exception as exc:  # e.g. a record over message.max.bytes
+            except KafkaException as exc:  # e.g. a record over message.max.bytes
+                failed.append((message, exc.args[0]))
+                return
+            except Exception as exc:
                 failed.append((message, KafkaError(KafkaError._INVALID_ARG, str(exc))))
                 return

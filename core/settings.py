@@ -111,6 +111,10 @@ class KafkaSettings(_Frozen):
     # a service creates keeps its events forever (-1) unless told otherwise; like the partition
     # count, an existing topic keeps its own retention.ms (docs/runbook.md says how to set it).
     raw_retention_ms: int = Field(default=-1, ge=-1, description="-1 keeps raw events forever")
+    max_dead_letter_bytes: int = Field(
+        default=8_000_000, ge=65_536,
+        description="a dead letter's value and headers at most: a longer original is cut to fit "
+                    "(its size and SHA-256 kept); a DLQ topic that takes less gets it cut again")
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_username: str | None = None

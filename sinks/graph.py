@@ -45,6 +45,7 @@ from neo4j import Driver, ManagedTransaction
 
 from core.content import canonical_json
 from core.errors import ContractViolation
+from schemas.limits import MAX_KEY_BYTES, key_bytes
 from sinks import timeline
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -330,9 +331,18 @@ def _required(body: Mapping[str, Any], *names: str) -> None:
             raise ContractViolation(f"{name} must be a non-empty string, got {value!r}")
 
 
+def _fits(what: str, *parts: str | None) -> None:
+    """Refuse a node key Neo4j's index cannot hold (schemas.validation.limits)."""
+    size = key_bytes(*(part or "" for part in parts))
+    if size > MAX_KEY_BYTES:
+        raise ContractViolation(f"the key of {what} takes {size} bytes of UTF-8; a node key "
+                                f"holds at most {MAX_KEY_BYTES} (Neo4j's index limit)")
+
+
 def _refs_ok(refs: Iterable[Mapping[str, Any]]) -> None:
     for ref in refs:
         _required(ref, "namespace", "name")
+        _fits("a dataset", ref["namespace"], ref["name"])
 
 
 def _json_object(text: str | None, what: str) -> dict[str, Any]:
@@ -377,6 +387,7 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
     body["t"] = to_datetime(time)
     if kind in ("Job", "Dataset"):
         _required(body, "namespace", "name")
+        _fits(f"a {kind.lower()}", body["namespace"], body["name"])
         body["description"] = _inner_string(body["facets"], "facets", "documentation",
                                             "description")
         body["order"] = _order(time, body["facets"])
@@ -390,15 +401,19 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
         body["namespace"], body["name"] = body.pop("datasetNamespace"), body.pop("datasetName")
         for field in body["fields"]:
             _required(field, "name")
+            _fits("a field", body["namespace"], body["name"], field["name"])
         body["schemaId"] = schema_id(body["fields"])
     elif kind == "JobLineage":
         _required(body, "jobNamespace", "jobName")
+        _fits("a job", body["jobNamespace"], body["jobName"])
         _refs_ok(body["inputs"])
         _refs_ok(body["outputs"])
     elif kind == "Run":
         _required(body, "runId", "jobNamespace", "jobName", "eventType")
+        _fits("a job", body["jobNamespace"], body["jobName"])
         if body["parentRunId"] is not None:
             _required(body, "parentJobNamespace", "parentJobName")
+            _fits("a parent job", body["parentJobNamespace"], body["parentJobName"])
         body["terminal"] = body["eventType"] in TERMINAL_STATES
         # A terminal state wins a tie in time (DESIGN.md, guarantee 3).
         body["order"] = _order(time, f"{body['eventType']}|{body['facets'] or ''}",
@@ -417,6 +432,8 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
         edges = []
         for edge in body["edges"]:
             _required(edge, "sourceNamespace", "sourceDataset", "sourceField")
+            _fits("a field", edge["sourceNamespace"], edge["sourceDataset"], edge["sourceField"])
+            _fits("a field", body["targetNamespace"], body["targetDataset"], edge["targetField"])
             kind_of = "/".join(p for p in (edge["type"], edge["subtype"]) if p) or "UNKNOWN"
             edges.append({**edge, "transformation": kind_of})
         body["edges"] = edges
@@ -425,6 +442,8 @@ def row(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
             edge, body["targetNamespace"], body["targetDataset"]) for edge in edges})
     elif kind == "Symlink":
         _required(body, "aliasNamespace", "aliasName", "datasetNamespace", "datasetName")
+        _fits("a dataset", body["aliasNamespace"], body["aliasName"])
+        _fits("a dataset", body["datasetNamespace"], body["datasetName"])
     else:
         raise ContractViolation(f"unknown record kind {kind!r}")
     return body

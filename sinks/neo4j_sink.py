@@ -8,9 +8,12 @@ Guarantees (DESIGN.md):
 - Neo4j down, restarting or answering with transient errors: the batch is retried with
   exponential backoff, forever, without committing; the sink carries on by itself once Neo4j is
   back. A wrong password is fatal (retrying cannot fix it).
-- A record that cannot be decoded, breaks the graph contract, or that Neo4j refuses (found by
-  splitting a refused batch in halves until the record is alone) goes to
-  ``lineage.changes.dlq`` with its reason; bad data never stops the sink.
+- A record that cannot be decoded, breaks the graph contract (a key over Neo4j's index limit
+  included), or that Neo4j refuses for good (a ClientError, or a DatabaseError that comes from
+  the record's values; found by splitting a refused batch in halves until the record is alone)
+  goes to ``lineage.changes.dlq`` with its reason; bad data never stops the sink.
+- SIGTERM stops the sink within a second in every state, retry waits included; a batch not yet
+  in Neo4j is left uncommitted, to be applied again by whoever reads its partition next.
 
 Sinks scale out in one consumer group: each writes serial batches for its partitions.
 
@@ -36,9 +39,15 @@ from neo4j import Driver
 from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError
 
 from core import topics
-from core.dead_letters import DeadLetterReason, headers
+from core.dead_letters import DeadLetterReason, dead_letter, shrink
 from core.delivery import Delivery, OutMessage
-from core.errors import ConfigError, ContractViolation, FatalError, UndecodableRecord
+from core.errors import (
+    ConfigError,
+    ContractViolation,
+    FatalError,
+    RetryableError,
+    UndecodableRecord,
+)
 from core.kafka_config import consumer_config
 from core.metrics import serve_metrics
 from core.neo4j_driver import driver
@@ -52,6 +61,19 @@ log = logging.getLogger("lineage.sink")
 # Refusals that say the sink's own statements are wrong, not the record: stop, do not DLQ.
 OWN_FAULTS = ("Neo.ClientError.Statement.SyntaxError", "Neo.ClientError.Statement.ParameterMissing",
               "Neo.ClientError.Procedure.ProcedureNotFound")
+# Database errors that come from a record's values, e.g. "Property value is too large to index":
+# the same record fails every time, so it is dead-lettered like a ClientError, never retried.
+RECORD_FAULTS = ("Neo.DatabaseError.Statement.ExecutionFailed",)
+
+
+def refused_for_good(exc: Exception) -> bool:
+    """Whether Neo4j refused a write for a reason that retrying cannot mend (see above)."""
+    return isinstance(exc, Neo4jError) and (
+        (isinstance(exc, ClientError) and not exc.is_retryable()) or exc.code in RECORD_FAULTS)
+
+
+class _Stopping(RetryableError):
+    """The sink was asked to stop while it waited to retry: the batch is left uncommitted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +130,10 @@ class Neo4jSink:
                     elif not error.retriable():
                         log.warning("consumer: %s", error)
                 if batch:
-                    self.handle(batch)
+                    try:
+                        self.handle(batch)
+                    except _Stopping:  # uncommitted: whoever reads the partition next redoes it
+                        log.warning("sink: stopped while retrying; the batch is left uncommitted")
         finally:
             self.stopping = True
             sizes.join(timeout=30)
@@ -149,7 +174,7 @@ class Neo4jSink:
             return []
         try:
             self._retrying(lambda: self._transaction(items), f"a batch of {len(items)}")
-        except ClientError as exc:
+        except Neo4jError as exc:
             if exc.code in OWN_FAULTS:
                 raise FatalError(f"Neo4j refused the sink's statement: {exc.code}: {exc.message}",
                                  hint="this is a bug in the sink; please report it") from exc
@@ -190,13 +215,21 @@ class Neo4jSink:
                                   hint="check LINEAGE_NEO4J__USER / LINEAGE_NEO4J__PASSWORD"
                                   ) from exc
             except (Neo4jError, DriverError, OSError) as exc:
-                if isinstance(exc, ClientError) and not exc.is_retryable():
+                if refused_for_good(exc):
                     raise
                 log.warning("Neo4j: %s failed (%s); retrying in %.1fs", what,
                             getattr(exc, "message", None) or exc, delay)
                 metrics.WRITE_RETRIES.inc()
-                time.sleep(delay)
+                self._pause(delay)
                 delay = min(delay * 2, opts.retry_max_seconds)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or raise :class:`_Stopping` as soon as the sink is told to stop."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        if self.stopping:
+            raise _Stopping("the sink is stopping")
 
     def _refresh_graph_size(self) -> None:
         """Refresh the graph size gauges every ``gauge_seconds`` until the sink stops."""
@@ -234,13 +267,17 @@ class Neo4jSink:
 
     def dead_letter(self, dead: list[tuple[Message, DeadLetterReason]]) -> None:
         """Send dead letters to the changes DLQ and wait until all are acknowledged."""
-        topic = self.settings.kafka.changes_dlq_topic
-        self.dead_letters.send_all([
-            OutMessage(topic, message.key(), message.value(), headers(
-                "record", [reason], topic=message.topic() or "",
+        kafka = self.settings.kafka
+        letters = []
+        for message, reason in dead:
+            value, letter_headers = dead_letter(
+                message.value() or b"", "record", [reason], topic=message.topic() or "",
                 partition=message.partition() or 0, offset=message.offset() or 0,
-                timestamp=message.timestamp()[1] / 1000, by=self.settings.sink.group_id))
-            for message, reason in dead])
+                timestamp=message.timestamp()[1] / 1000, by=self.settings.sink.group_id,
+                max_bytes=kafka.max_dead_letter_bytes)
+            letters.append(OutMessage(kafka.changes_dlq_topic, message.key(), value,
+                                      letter_headers))
+        self.dead_letters.send_all(letters, shrink=shrink)
         for _, reason in dead:
             metrics.DEAD_LETTERS.labels(reason["code"]).inc()
             log.warning("dead letter: %s", reason["message"][:300])

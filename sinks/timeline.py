@@ -49,12 +49,13 @@ from typing import Any
 from neo4j import ManagedTransaction
 
 from core.content import canonical_json, content_id, job_version_id
+from schemas.limits import LATEST_TIME
 
 #: The behaviour-defining job facets, each kept on a Run as ``<key>Facet`` (JSON text).
 DEFINING_JOB_FACETS = ("sql", "sourceCode", "sourceCodeLocation", "jobType")
 
 #: The end of a pair's interval that has not ended (Neo4j lists cannot hold null).
-STILL_VALID = datetime(9999, 12, 31, tzinfo=UTC)
+STILL_VALID = LATEST_TIME
 
 _LOCK_JOBS = """
 CALL () {

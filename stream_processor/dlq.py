@@ -8,7 +8,9 @@ was dead-lettered and by which processor).
 
 Replaying publishes the original bytes and key back to the raw topic, so the processor sees them
 again; with ``--repair`` the processor's repair rules are applied first, here, and a message that
-still does not validate is not published (it is reported instead, and stays in the DLQ).
+still does not validate is not published (it is reported instead, and stays in the DLQ). Nor is a
+dead letter whose original was cut to fit the DLQ (``truncated``): its source topic still holds
+the whole message, at the coordinates ``lineage dlq show`` gives.
 
 >>> letter = DeadLetterRecord(partition=0, offset=5, key=b"k", value=b"{}", headers={
 ...     "lineage.dlq.kind": b"event", "lineage.dlq.reasons": b"missing_field",
@@ -96,6 +98,9 @@ def replay(settings: CommonSettings, letters: list[DeadLetterRecord], *,
     invalid: list[tuple[str, list[str]]] = []
     for letter in letters:
         value = letter.value
+        if letter.truncated is not None:  # only a part of the original: nothing to replay
+            invalid.append((letter.ref, ["truncated"]))
+            continue
         if repair:
             result = validate(value, repair=True)
             if not result.ok or result.event is None:

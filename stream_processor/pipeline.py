@@ -124,10 +124,12 @@ def process(raw: bytes, plan: Plan, *, ingested_at: int, repair: bool = False,
                       "once"):
         outcome.duplicate = True
         return outcome
-    for dropped in result.dropped_facets:
+    if result.dropped_facets:
+        # One dead letter for the event, whatever the number of facets dropped: a copy of the
+        # event per facet would let one message write its size times its facet count.
         outcome.dead_letters.append(DeadLetter("facet", tuple(
             {**reason.as_dict(), "pointer": reason.pointer or dropped.pointer, "facet": dropped.key}
-            for reason in dropped.reasons
+            for dropped in result.dropped_facets for reason in dropped.reasons
         )))
     try:
         changes = changes_for(event, result.repairs, prepared)

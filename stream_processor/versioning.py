@@ -438,7 +438,7 @@ def _changes(event: Mapping[str, Any], repairs: tuple[str, ...], prepared: Prepa
     inputs = _datasets_of(event.get("inputs"))
     outputs = _datasets_of(event.get("outputs"))
     event_type = event.get("eventType") or "OTHER"
-    run_id: str | None = run.get("runId")
+    run_id = run_id_of(run)
 
     # A DatasetEvent has no job; a RunEvent or JobEvent may still carry a stray "dataset".
     if _is_mapping(event.get("dataset")) and not _is_mapping(event.get("job")):
@@ -464,7 +464,8 @@ def _changes(event: Mapping[str, Any], repairs: tuple[str, ...], prepared: Prepa
             lineage = _job_lineage(job_ns, job_name, raw, in_refs, out_refs)
         if run_id is not None:
             out.append(Change(f"run:{run_id}", "Run", _run_body(
-                run, job_ns, job_name, event_type, content.definition_json, repairs), time))
+                run, run_id, job_ns, job_name, event_type, content.definition_json, repairs),
+                time))
         if lineage is None:
             return
         out.append(Change(jkey, "JobLineage", {
@@ -484,7 +485,7 @@ def _job_changes_slowly(job_ns: Any, job_name: Any, jkey: str, job_facets: Any,
         definition = {k: _without_meta(job_facets[k])
                       for k in DEFINING_JOB_FACETS if k in job_facets}
         yield Change(f"run:{run_id}", "Run", _run_body(
-            run, job_ns, job_name, event_type,
+            run, run_id, job_ns, job_name, event_type,
             canonical_json(definition) if definition else None, repairs), time)
     if not (inputs or outputs):
         return
@@ -529,7 +530,18 @@ def _datasets_of(value: Any) -> list[Mapping[str, Any]]:
     return [d for d in value if type(d) is dict or isinstance(d, Mapping)]
 
 
-def _run_body(run: Mapping[str, Any], job_ns: str, job_name: str, event_type: str,
+def run_id_of(run: Mapping[str, Any]) -> str | None:
+    """A run's id in canonical form: a UUID in lower case (RFC 9562 compares them without
+    case), so a START and a COMPLETE that spell it differently are one run.
+
+    >>> run_id_of({"runId": "3F0A3B5E-8A0E-4C5B-9D1E-0F6A7B8C9D0E"})
+    '3f0a3b5e-8a0e-4c5b-9d1e-0f6a7b8c9d0e'
+    """
+    value = run.get("runId")
+    return value.lower() if isinstance(value, str) else None
+
+
+def _run_body(run: Mapping[str, Any], run_id: str, job_ns: str, job_name: str, event_type: str,
               definition: str | None, repairs: tuple[str, ...]) -> dict[str, Any]:
     facets = run.get("facets") or {}
     parent = _mapping(facets.get("parent"))
@@ -542,13 +554,13 @@ def _run_body(run: Mapping[str, Any], job_ns: str, job_name: str, event_type: st
         return None
 
     return {
-        "runId": run["runId"], "jobNamespace": job_ns, "jobName": job_name,
+        "runId": run_id, "jobNamespace": job_ns, "jobName": job_name,
         "eventType": event_type, "facets": _facets_json(facets), "jobVersionId": None,
         "definition": definition,
-        "parentRunId": ref(parent, "run", "runId"),
+        "parentRunId": run_id_of(_mapping(parent.get("run"))),
         "parentJobNamespace": ref(parent, "job", "namespace"),
         "parentJobName": ref(parent, "job", "name"),
-        "rootRunId": ref(root, "run", "runId"),
+        "rootRunId": run_id_of(_mapping(root.get("run"))),
         "rootJobNamespace": ref(root, "job", "namespace"),
         "rootJobName": ref(root, "job", "name"),
         "repairs": list(repairs),

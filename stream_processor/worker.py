@@ -26,13 +26,14 @@ import logging
 import time
 import weakref
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from functools import partial
 from typing import Any
 
 import faust
 from faust.streams import _current_event
 
 from core import topics
-from core.dead_letters import headers
+from core.dead_letters import dead_letter, shrink
 from core.delivery import OutMessage
 from core.kafka_config import broker_credentials, broker_urls
 from core.metrics import serve_metrics
@@ -246,15 +247,17 @@ class ProcessorWorker:
         for event, outcome, _ in work:
             message = event.message
             ingested = int(message.timestamp * 1_000_000)
-            messages += [OutMessage(kafka.dlq_topic, message.key, message.value, headers(
-                             letter.kind, letter.reasons, topic=message.topic,
-                             partition=message.partition, offset=message.offset,
-                             timestamp=message.timestamp, by=app_id))
-                         for letter in outcome.dead_letters]
+            for letter in outcome.dead_letters:
+                value, letter_headers = dead_letter(
+                    message.value, letter.kind, letter.reasons, topic=message.topic,
+                    partition=message.partition, offset=message.offset,
+                    timestamp=message.timestamp, by=app_id, max_bytes=kafka.max_dead_letter_bytes)
+                messages.append(OutMessage(kafka.dlq_topic, message.key, value, letter_headers))
             messages += [OutMessage(kafka.changes_topic, change.key.encode(),
                                     encode(change.record(ingested)))
                          for change in outcome.changes]
-        await asyncio.get_running_loop().run_in_executor(None, self.output.send_all, messages)
+        await asyncio.get_running_loop().run_in_executor(
+            None, partial(self.output.send_all, messages, shrink=shrink))
 
     def _observe(self, outcome: Outcome, now: float, message: Any) -> None:
         metrics.EVENTS_CONSUMED.labels(topics.ingest_path(message.headers)).inc()

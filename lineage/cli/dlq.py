@@ -67,5 +67,7 @@ def dlq_replay(
     letters = [d for d in _dead_letters("event", reason) if all_ or d.ref in set(refs or ())]
     result = replay(CommonSettings(), letters, repair=repair)
     for ref, codes in result.still_invalid:
-        typer.echo(f"{ref}: still invalid ({','.join(codes)}), not replayed")
+        typer.echo(f"{ref}: truncated to fit the DLQ, not replayed (the whole message is on its "
+                   "source topic: see `lineage dlq show`)" if codes == ["truncated"] else
+                   f"{ref}: still invalid ({','.join(codes)}), not replayed")
     typer.echo(f"replayed {len(result.published)} of {len(letters)} dead letters")

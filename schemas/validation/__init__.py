@@ -13,7 +13,9 @@ pointer into the event. The policy (DESIGN.md, "Validation policy"; docs/validat
    facet (an object with ``_producer`` and ``_schemaURL`` URIs), as the core schema requires;
 4. with ``repair=True``, known harmless deviations (no ``schemaURL``, an ``eventTime`` without
    offset, a run id that is not a UUID) are repaired, listed in :attr:`ValidationResult.repairs`
-   and recorded in a custom ``lineage_repairs`` facet.
+   and recorded in a custom ``lineage_repairs`` facet;
+5. what the graph cannot store is refused (:mod:`~schemas.validation.limits`): a job or dataset
+   key over Neo4j's index limit, an eventTime outside years 1 to 9999 in UTC.
 
 Nothing runs jsonschema per event. The package, by seam:
 
@@ -26,7 +28,8 @@ Nothing runs jsonschema per event. The package, by seam:
   compiled at import into the standard facets' checkers, per place;
 - :mod:`~schemas.validation.verdicts`: facet verdicts remembered per distinct facet content;
 - :mod:`~schemas.validation.event_check`: the core, checked by hand, with the facet maps;
-- :mod:`~schemas.validation.repair`: repair mode.
+- :mod:`~schemas.validation.repair`: repair mode;
+- :mod:`~schemas.validation.limits`: what the graph can hold.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 import msgspec
 
 from schemas.validation.event_check import EventCheck
+from schemas.validation.limits import limit_reasons
 from schemas.validation.repair import (
     PRODUCER,
     REPAIRS_FACET,
@@ -134,6 +138,11 @@ def _validate_event(event: dict[str, Any], repair: bool) -> ValidationResult:
             repairs=tuple(repairs),
             facet_json=check.facet_json,
         )
+    limits = limit_reasons(event)
+    if limits:
+        return ValidationResult(ok=False, event=None, kind=None, reasons=tuple(limits),
+                                dropped_facets=dropped, repairs=tuple(repairs),
+                                facet_json=check.facet_json)
     if repairs:
         mark_repairs(event, kind, repairs, originals)
     return ValidationResult(

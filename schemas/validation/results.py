@@ -40,6 +40,8 @@ ReasonCode = Literal[
     "ambiguous_match",  # matches more than one alternative of a oneOf
     "unknown_event_type",  # none of run, job, dataset: neither RunEvent, JobEvent nor DatasetEvent
     "ambiguous_event_type",  # a valid JobEvent and a valid DatasetEvent at once
+    "name_too_long",  # a job's or dataset's namespace + name is over the graph's key limit
+    "time_out_of_range",  # an eventTime the graph cannot store (UTC years 1-9999)
 ]
 
 

@@ -203,16 +203,18 @@ class Pipeline:
             worker.stop()
 
 
-def publish(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
-    """Publish (key, value) pairs, acks=all; returns how many were acknowledged."""
+def publish(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]], *,
+            partition: int = -1, max_bytes: int = 4_000_000) -> int:
+    """Publish (key, value) pairs, acks=all (to ``partition``, or by key when -1); returns how
+    many were acknowledged."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
                          "enable.idempotence": True, "linger.ms": 5,
-                         "message.max.bytes": 4_000_000})
+                         "message.max.bytes": max_bytes})
     acked: list[int] = []
     count = 0
     for key, value in messages:
-        producer.produce(topic, value, key=key, on_delivery=lambda err, _m: acked.append(
-            0 if err else 1))
+        producer.produce(topic, value, key=key, partition=partition,
+                         on_delivery=lambda err, _m: acked.append(0 if err else 1))
         producer.poll(0)
         count += 1
     producer.flush(60)

@@ -215,6 +215,24 @@ def test_each_refusal_has_its_status_code_and_publishes_nothing(open_gateway: Ga
                               for m in open_gateway.messages() if m.value().startswith(b"{")}
 
 
+def test_what_the_graph_cannot_store_is_refused_with_422_and_its_reason(
+    open_gateway: Gateway,
+) -> None:
+    """Issue #14, items 1 and 6: a 9.3 KB name and extreme eventTimes got 201, then stalled or
+    were lost further down."""
+    url = f"{open_gateway.url}/api/v1/lineage"
+    long_name = raw_event("n" * 9_300)
+    late = {**raw_event("late"), "eventTime": "9999-12-31T23:59:59-14:00"}
+    early = {**raw_event("early"), "eventTime": "0001-01-01T00:00:00+14:00"}
+    answers = [httpx.post(url, content=json.dumps(e).encode(), headers=JSON)
+               for e in (long_name, late, early)]
+    assert [a.status_code for a in answers] == [422, 422, 422]
+    assert [[(r["code"], r["pointer"]) for r in a.json()["reasons"]] for a in answers] == [
+        [("name_too_long", "/job")], [("time_out_of_range", "/eventTime")],
+        [("time_out_of_range", "/eventTime")]]
+    assert open_gateway.on_topic({e["run"]["runId"] for e in (long_name, late, early)}) == {}
+
+
 def test_a_batch_as_a_json_array_or_ndjson_lands_on_the_topic_with_each_key(
     open_gateway: Gateway,
 ) -> None:

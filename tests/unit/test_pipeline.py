@@ -227,6 +227,18 @@ def test_a_bad_facet_goes_to_the_dlq_even_when_the_rest_of_its_event_was_seen_be
     assert [letter.kind for letter in outcome.dead_letters] == ["facet"]
 
 
+def test_an_event_with_many_bad_facets_makes_one_dead_letter_with_every_reason() -> None:
+    """Issue #14, item 3: 300 bad facets made 300 copies of the event on the DLQ."""
+    bad_schema = facet("facets/1-1-1/SchemaDatasetFacet.json", fields="not a list")
+    inputs = [dataset(f"t{i}", schema=bad_schema) for i in range(300)]
+    outcome = run(run_event(inputs=inputs), {})
+    assert outcome.accepted
+    (letter,) = outcome.dead_letters
+    assert letter.kind == "facet"
+    assert len({r["pointer"] for r in letter.reasons}) == 300
+    assert {r["facet"] for r in letter.reasons} == {"schema"}
+
+
 def test_repair_mode_repairs_a_missing_schema_url_and_marks_the_run() -> None:
     event = run_event()
     del event["schemaURL"]

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 import schemas.validation as validation
+from schemas.limits import MAX_KEY_BYTES
 from schemas.validation import (
     REPAIRS_FACET,
     RUN_ID_NAMESPACE,
@@ -832,3 +833,33 @@ def test_the_verdict_memo_stays_within_its_bounds() -> None:
     VERDICTS.put((check_, huge), (), len(huge))
     assert (check_, huge) not in VERDICTS.new
     VERDICTS.clear()
+
+
+@pytest.mark.parametrize("event_time", [
+    "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T00:00:00Z"])
+def test_an_event_time_the_graph_cannot_store_is_refused_with_its_reason(event_time: str) -> None:
+    """Issue #14, item 6: these passed and were then lost in the sink."""
+    result = check(run_event(eventTime=event_time))
+    assert not result.ok
+    assert [(r.code, r.pointer) for r in result.reasons] == [("time_out_of_range", "/eventTime")]
+
+
+@pytest.mark.parametrize("event_time", ["0001-01-01T00:00:00Z", "9999-12-30T23:59:59.999999Z"])
+def test_the_extreme_event_times_the_graph_can_store_are_accepted(event_time: str) -> None:
+    assert check(run_event(eventTime=event_time)).ok
+
+
+@pytest.mark.parametrize(("where", "size", "ok"), [
+    ("job", MAX_KEY_BYTES, True), ("job", MAX_KEY_BYTES + 1, False),
+    ("inputs", MAX_KEY_BYTES + 1, False), ("outputs", MAX_KEY_BYTES + 1, False)])
+def test_a_name_longer_than_a_node_key_can_hold_is_refused(where: str, size: int,
+                                                           ok: bool) -> None:
+    """Issue #14, item 1: a 9.3 KB name passed validation and then stalled the sink."""
+    name = "é" * ((size - 2) // 2) + "x" * ((size - 2) % 2)  # 2-byte characters count twice
+    node = {"namespace": "ns", "name": name}
+    event = run_event(job=node) if where == "job" else run_event(**{where: [node]})
+    result = check(event)
+    assert result.ok is ok
+    if not ok:
+        pointer = "/job" if where == "job" else f"/{where}/0"
+        assert [(r.code, r.pointer) for r in result.reasons] == [("name_too_long", pointer)]
