@@ -39,8 +39,8 @@ DEFAULT_MAX_BYTES = 1_048_576
 
 # Which state rule decides whether a record of each kind is worth sending (see state.py).
 _RULES: dict[str, tuple[str, Rule]] = {
-    "Job": ("f", "min"),
-    "Dataset": ("f", "min"),
+    "Job": ("n", "latest"),
+    "Dataset": ("n", "latest"),
     "JobVersion": ("v", "min"),
     "DatasetVersion": ("s", "once"),
     "JobLineage": ("r", "range"),
@@ -99,9 +99,12 @@ def state_key(change: Change) -> tuple[str, Rule]:
         return f"v|{body['id']}", rule
     if prefix == "s":  # every sighting of a schema counts (sinks.timeline.schema_intervals)
         return f"s|{body['id']}|{change.event_time}", rule
+    if prefix == "n":
+        # The node's earliest time (firstSeen) and its latest facets (what the node shows), from
+        # the events that carry facets; those without count for firstSeen only.
+        return (f"n|{change.key}", rule) if body["facets"] is not None else (
+            f"n0|{change.key}", "min")
     known = change.content
-    if prefix == "f":
-        return f"f|{change.key}|{content_id(body['facets']) if known is None else known}", rule
     return f"{prefix}|{content_id(body) if known is None else known}", rule
 
 

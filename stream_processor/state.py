@@ -7,7 +7,8 @@ benchmarks) holds ``[first, last]`` eventTimes (microseconds) per entry:
 entry                       key                         a new observation at time t is sent when
 ==========================  ==========================  ========================================
 processed event (dedup)     ``x|<event content id>``    never seen (then it is a duplicate)
-facet snapshot of a node    ``f|<node>|<facets id>``    never seen, or t < first (validFrom)
+a node's facets             ``n|<node>``                never seen, t < first or t >= last
+a node without facets       ``n0|<node>``               never seen, or t < first (firstSeen)
 job version                 ``v|<version id>``          never seen, or t < first (validFrom)
 dataset version sighting    ``s|<version id>|<t>``      never seen
 job lineage, run state     ``r|<content id>``          never seen, or t outside [first, last]
@@ -15,7 +16,10 @@ run IO, columns, symlink    ``o|<content id>``          never seen
 ==========================  ==========================  ========================================
 
 A record that is not sent would change nothing in the graph: the sink keeps the minimum time for
-validFrom and first-seen, the maximum for last-seen, and sets for the rest. Entries are updated
+validFrom and first-seen, the maximum for last-seen, the facets of the record with the latest
+time (ties by content, so one at the latest time is sent too), and sets for the rest. A worker
+sends a node's record whenever it is the latest that worker saw, not only when its facets are
+new: another worker may have sent other facets at a time in between. Entries are updated
 only *after* Kafka acknowledged the records they describe, so a crash can repeat a record but
 never lose one. Entries whose ``last`` is older than the retention (7 days of eventTime by
 default) behind the newest eventTime seen are expired; forgetting only means a record may be sent
@@ -36,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableMapping
 from typing import Literal, TypeVar
 
-Rule = Literal["once", "min", "range"]
+Rule = Literal["once", "min", "range", "latest"]
 K = TypeVar("K")
 Span = list[int]
 
@@ -57,6 +61,8 @@ class Plan:
             send = False
         elif rule == "min":
             send = time < known[0]
+        elif rule == "latest":
+            send = time < known[0] or time >= known[1]
         else:
             send = time < known[0] or time > known[1]
         if send:

@@ -3,6 +3,7 @@ fold changes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -330,22 +331,40 @@ def in_process_fold(messages: Iterable[tuple[bytes | None, bytes]]) -> Folded:
 def fold_records(records: Iterable[tuple[str, dict[str, Any]]]) -> Folded:
     """The graph change records describe, independent of how many and in which order.
 
-    Mirrors the sink's merge rules: versions and facet snapshots keep their earliest time, job
-    lineage and run observations their first and last, the rest is a set.
+    Mirrors the sink's merge rules: a Job or Dataset node its earliest time and the facets of
+    its latest record with facets (ties by the facets' hash, as ``sinks.graph``), a job version
+    its earliest time, a dataset version each time it was seen, job lineage and run
+    observations their first and last, the rest is a set.
     """
     graph: Folded = {}
+    nodes: dict[tuple[str, str], tuple[int, tuple[int, str, str]]] = {}
     for key, record in records:
         kind, body = record["payload"]
-        identity = (kind, f"{key}|{canonical_json(body)}")
         time_ = record["eventTime"]
+        if kind in ("Job", "Dataset"):
+            bare = (-1, "", canonical_json({**body, "facets": None}))  # below any with facets
+            first, latest = nodes.get((kind, key)) or (time_, bare)
+            facets = body["facets"]
+            if facets is not None:
+                order = (time_, hashlib.sha256(facets.encode()).hexdigest()[:16],
+                         canonical_json(body))
+                latest = max(order, latest)
+            nodes[(kind, key)] = (min(first, time_), latest)
+            continue
+        identity = (kind, f"{key}|{canonical_json(body)}")
         if kind in ("RunIO", "ColumnLineage", "Symlink"):
             graph[identity] = None
             continue
+        if kind == "DatasetVersion":
+            graph[(kind, f"{identity[1]}|{time_}")] = None
+            continue
         first, last = graph.get(identity) or (time_, time_)
-        if kind in ("Job", "Dataset", "JobVersion", "DatasetVersion"):
+        if kind == "JobVersion":
             graph[identity] = (min(first, time_), min(first, time_))
         else:
             graph[identity] = (min(first, time_), max(last, time_))
+    for (kind, key), (first, (_, _, body_json)) in nodes.items():
+        graph[(kind, f"{key}|{body_json}")] = (first, first)
     return graph
 
 

@@ -247,3 +247,26 @@ def test_a_run_id_spelt_in_upper_case_and_lower_case_is_one_run(hostile: Hostile
         "RETURN r.runId AS runId, r.state AS state", ns=hostile.namespace)
     assert [(r["runId"], r["state"]) for r in records] == [(run_id, "COMPLETE")]
 
+
+@pytest.mark.parametrize("order", ["time order", "reverse order"])
+def test_a_node_shows_the_facets_of_its_latest_event_in_any_arrival_order(
+        hostile: Hostile, order: str) -> None:
+    """Item 4: documentation "doc A" (later) and "doc B" (earlier) ended with "doc B" in time
+    order and "doc A" in reverse order; "doc B" seen again in between must not win either."""
+    def reading(job: str, time: str, doc: str) -> dict[str, Any]:
+        documentation = {"_producer": PRODUCER, "description": doc, "_schemaURL":
+                         "https://openlineage.io/spec/facets/1-1-0/"
+                         "DocumentationDatasetFacet.json#/$defs/DocumentationDatasetFacet"}
+        return run_event(hostile.namespace, job, event_time=time, inputs=[
+            {"namespace": hostile.namespace, "name": "documented",
+             "facets": {"documentation": documentation}}])
+
+    events = [reading("first", "2024-05-01T10:00:00Z", "doc B"),
+              reading("second", "2024-05-01T12:00:00Z", "doc A"),
+              reading("third", "2024-05-01T11:00:00Z", "doc B")]
+    hostile.send(*(events if order == "time order" else events[::-1]))
+    hostile.canaries_reach_the_graph()
+    records, _, _ = hostile.neo4j.execute_query(
+        "MATCH (d:Dataset {namespace: $ns, name: 'documented'}) RETURN d.description AS doc",
+        ns=hostile.namespace)
+    assert [r["doc"] for r in records] == ["doc A"]

@@ -281,7 +281,11 @@ def test_a_later_event_that_changes_nothing_is_suppressed_and_a_change_is_sent()
 
     same = run(_at(run_event(), 60, "RUNNING"), state)
     assert same.suppressed > 0
-    assert not {"Job", "Dataset"} & set(kinds(same))
+    # The job's latest facets are what it shows, whatever comes later from elsewhere (its
+    # datasets carry no facets: they count for firstSeen only).
+    assert "Job" in kinds(same) and "Dataset" not in kinds(same)
+    between = run(_at(run_event(), 30, "RUNNING"), state)
+    assert not {"Job", "Dataset"} & set(kinds(between))
 
     new_sql = run_event(facets_of_job={**job_facets(), "sql": facet(
         "facets/1-1-0/SQLJobFacet.json", query="INSERT INTO c SELECT id FROM a")})
@@ -344,14 +348,22 @@ def _workload() -> list[dict[str, Any]]:
     ]
 
 
-def _graph(changes: list[Change]) -> dict[tuple[str, str, str], tuple[int, int] | None]:
-    """What the sink would make of ``changes``: min/max times as the state rules define them."""
-    graph: dict[tuple[str, str, str], tuple[int, int] | None] = {}
+def _graph(changes: list[Change]) -> dict[tuple[str, str, str], Any]:
+    """What the sink would make of ``changes``: min/max times as the state rules define them;
+    a Job or Dataset node its earliest time and the facets of its latest record with facets."""
+    graph: dict[tuple[str, str, str], Any] = {}
     for change in changes:
+        t = change.event_time
+        if change.kind in ("Job", "Dataset"):
+            first, latest = graph.get((change.kind, change.key, "")) or (t, None)
+            facets = change.body["facets"]
+            if facets is not None and (latest is None or (t, facets) > latest):
+                latest = (t, facets)
+            graph[(change.kind, change.key, "")] = (min(first, t), latest)
+            continue
         identity = (change.kind, change.key, canonical_json(change.body))
         rule = state_key(change)[1]
-        first, last = graph.get(identity) or (change.event_time, change.event_time)
-        t = change.event_time
+        first, last = graph.get(identity) or (t, t)
         graph[identity] = {"once": None, "min": (min(first, t), min(first, t)),
                            "range": (min(first, t), max(last, t))}[rule]
     return graph
