@@ -53,6 +53,7 @@ The message key is the standard OpenLineage Kafka transport's
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import socket
@@ -368,27 +369,13 @@ class Gateway:
     async def _process(self, body: bytes, batch: bool, ndjson: bool) -> Answer:
         """Validate and publish one request's events: the answer, whatever happens."""
         opts = self.options
-        if not batch:
-            items = [body]
-        else:
-            try:
-                items = split_ndjson(body) if ndjson else split_json_array(body)
-            except BadBody as exc:
-                EVENTS_REFUSED.labels("bad_request").inc()
-                return problem(400, "bad_batch", str(exc))
-            if not items:
-                EVENTS_REFUSED.labels("bad_request").inc()
-                return problem(400, "empty_batch", "the batch holds no event")
-            if len(items) > opts.max_batch_events:
-                EVENTS_REFUSED.labels("too_many_events").inc(len(items))
-                return problem(413, "too_many_events", f"the batch holds {len(items)} events; "
-                               f"the limit is {opts.max_batch_events}",
-                               limit=opts.max_batch_events)
-        results = [validate(item, max_bytes=opts.max_body_bytes, repair=opts.repair)
-                   for item in items]
-        invalid = [(index, result) for index, result in enumerate(results) if not result.ok]
-        if invalid:
-            return self._invalid(invalid, len(results), batch)
+        # Splitting and validating a batch takes CPU time in proportion to its size: off the
+        # event loop, so that other requests (and health probes) are answered meanwhile.
+        checked = await asyncio.get_running_loop().run_in_executor(
+            None, self._check, body, batch, ndjson)
+        if isinstance(checked, Answer):
+            return checked
+        items, results = checked
         messages = []
         for item, result in zip(items, results, strict=True):
             assert result.event is not None
@@ -419,6 +406,34 @@ class Gateway:
             events.append(entry)
         body_out = {"status": "accepted", "accepted": len(events), "events": events}
         return Answer(201, msgspec.json.encode(body_out))
+
+    def _check(self, body: bytes, batch: bool, ndjson: bool
+               ) -> Answer | tuple[list[bytes], list[ValidationResult]]:
+        """A request's events and their validation, or the answer that refuses them."""
+        opts = self.options
+        if not batch:
+            items = [body]
+        else:
+            try:
+                items = (split_ndjson(body, opts.max_batch_events) if ndjson
+                         else split_json_array(body, opts.max_batch_events))
+            except BadBody as exc:
+                EVENTS_REFUSED.labels("bad_request").inc()
+                return problem(400, "bad_batch", str(exc))
+            if not items:
+                EVENTS_REFUSED.labels("bad_request").inc()
+                return problem(400, "empty_batch", "the batch holds no event")
+            if len(items) > opts.max_batch_events:  # it stopped splitting one past the limit
+                EVENTS_REFUSED.labels("too_many_events").inc()
+                return problem(413, "too_many_events", f"the batch holds more than "
+                               f"{opts.max_batch_events} events, the limit",
+                               limit=opts.max_batch_events)
+        results = [validate(item, max_bytes=opts.max_body_bytes, repair=opts.repair)
+                   for item in items]
+        invalid = [(index, result) for index, result in enumerate(results) if not result.ok]
+        if invalid:
+            return self._invalid(invalid, len(results), batch)
+        return items, results
 
     @staticmethod
     def _invalid(invalid: list[tuple[int, ValidationResult]], total: int, batch: bool) -> Answer:

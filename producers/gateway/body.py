@@ -3,16 +3,16 @@
 What cannot be read as its headers say is a :class:`core.errors.BadBody`; the app answers it
 with a 400.
 
->>> split_ndjson(b'{"a": 1}\\r\\n\\n  {"b": 2}\\n')
+>>> split_ndjson(b'{"a": 1}\\r\\n\\n  {"b": 2}\\n', 10)
 [b'{"a": 1}', b'  {"b": 2}']
 """
 
 from __future__ import annotations
 
+import json
+import re
 import zlib
 from typing import Final
-
-import msgspec
 
 from core.errors import BadBody
 
@@ -71,30 +71,79 @@ def gunzip(data: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
-def split_ndjson(body: bytes) -> list[bytes]:
-    """The events of an NDJSON body: one per non-blank line (``\\n`` or ``\\r\\n`` endings)."""
-    lines = (line.rstrip(b"\r") for line in body.split(b"\n"))
-    return [line for line in lines if line.strip()]
+def split_ndjson(body: bytes, limit: int) -> list[bytes]:
+    """The events of an NDJSON body: one per non-blank line (``\\n`` or ``\\r\\n`` endings),
+    at most ``limit + 1`` of them (the caller refuses more than ``limit``): a body of millions
+    of tiny lines never becomes millions of objects.
+
+    >>> split_ndjson(b'{"a": 1}\\r\\n\\n{"b": 2}\\n', 10)
+    [b'{"a": 1}', b'{"b": 2}']
+    >>> len(split_ndjson(b"1\\n" * 1_000_000, 10))
+    11
+    """
+    items: list[bytes] = []
+    start = 0
+    while start < len(body) and len(items) <= limit:
+        end = body.find(b"\n", start)
+        end = len(body) if end < 0 else end
+        line = body[start:end].rstrip(b"\r")
+        if line.strip():
+            items.append(line)
+        start = end + 1
+    return items
 
 
-_RAW_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_ITEM: Final = json.JSONDecoder()
+_SPACE: Final = re.compile(r"[ \t\n\r]*")
 
 
-def split_json_array(body: bytes) -> list[bytes]:
-    """The items of a JSON array, each as its own original bytes (nothing is re-encoded).
+def _skip_space(text: str, at: int) -> int:
+    """Where JSON white space from ``at`` ends."""
+    found = _SPACE.match(text, at)
+    return found.end() if found else at
 
-    >>> split_json_array(b'[{"a": 1}, {"b": [2]}]')
+
+def split_json_array(body: bytes, limit: int) -> list[bytes]:
+    """The items of a JSON array, each as its own original bytes (nothing is re-encoded), at
+    most ``limit + 1`` of them (the caller refuses more than ``limit``).
+
+    Items are found one at a time and the scan stops past ``limit``: a 16 MB array of tiny
+    items costs what ``limit`` items cost, not millions of objects. Each item is checked as an
+    event afterwards (the validator), so only the array's own syntax is judged here.
+
+    >>> split_json_array(b'[{"a": 1}, {"b": [2]}]', 10)
     [b'{"a": 1}', b'{"b": [2]}']
-    >>> split_json_array(b'{"a": 1}')
+    >>> len(split_json_array(b"[" + b"1," * 1_000_000 + b"1]", 10))
+    11
+    >>> split_json_array(b'{"a": 1}', 10)
     Traceback (most recent call last):
     ...
     core.errors.BadBody: a batch is a JSON array of events, found an object
     """
     try:
-        return [bytes(item) for item in _RAW_LIST.decode(body)]
-    except msgspec.ValidationError:
-        head = body.lstrip()[:1]
-        found = {b"{": "an object", b'"': "a string"}.get(head, "a value that is not an array")
-        raise BadBody(f"a batch is a JSON array of events, found {found}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise BadBody(f"not valid UTF-8 JSON: {exc}") from None
+    at = _skip_space(text, 0)
+    if not text.startswith("[", at):
+        found = {"{": "an object", '"': "a string"}.get(text[at:at + 1],
+                                                        "a value that is not an array")
+        raise BadBody(f"a batch is a JSON array of events, found {found}")
+    items: list[bytes] = []
+    at = _skip_space(text, at + 1)
+    closed = text.startswith("]", at)
+    while not closed and len(items) <= limit:
+        try:
+            _, end = _ITEM.raw_decode(text, at)
+        except (ValueError, RecursionError) as exc:
+            raise BadBody(f"not valid UTF-8 JSON at character {at}: {exc}") from None
+        items.append(text[at:end].encode("utf-8"))
+        at = _skip_space(text, end)
+        closed = text.startswith("]", at)
+        if not closed and not text.startswith(",", at):
+            raise BadBody(f"not valid UTF-8 JSON: expected ',' or ']' at character {at}")
+        if not closed:
+            at = _skip_space(text, at + 1)
+    if closed and _skip_space(text, at + 1) != len(text):
+        raise BadBody("not valid UTF-8 JSON: data after the array")
+    return items

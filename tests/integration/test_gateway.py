@@ -370,3 +370,30 @@ def test_a_gateway_killed_mid_batch_never_reports_201_for_an_event_kafka_does_no
     finally:
         stop.set()
         gateway.remove()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_batches_of_millions_of_tiny_items_are_refused_within_a_memory_bound(
+    open_gateway: Gateway,
+) -> None:
+    """Issue #14, item 5: a 16 MB batch of `1`s raised the gateway's RSS to about 980 MB before
+    its 413, and a normal POST waited seconds meanwhile. The bound: 300 MB (docs/limits.md)."""
+    url = f"{open_gateway.url}/api/v1/lineage/batch"
+    array = b"[" + b"1," * 8_000_000 + b"1]"
+    lines = b"1\n" * 8_000_000
+    answers = []
+    for body, headers in ((array, JSON), (lines, NDJSON)) * 3:
+        answers.append(httpx.post(url, content=body, headers=headers, timeout=60))
+        normal = httpx.post(f"{open_gateway.url}/api/v1/lineage", headers=JSON,
+                            content=json.dumps(raw_event("beside-a-big-batch")).encode())
+        assert normal.status_code == 201, normal.text
+    assert [(a.status_code, a.json()["code"]) for a in answers] == [
+        (413, "too_many_events")] * 6
+    assert peak_rss_mb(open_gateway.proc.pid) < 300

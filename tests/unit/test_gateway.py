@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +72,13 @@ def body(*events: dict[str, Any]) -> bytes:
 
 
 def test_ndjson_yields_one_event_per_non_blank_line_whatever_the_line_endings() -> None:
-    assert split_ndjson(b'{"a":1}\r\n\r\n{"b":2}\n   \n{"c":3}') == [
+    assert split_ndjson(b'{"a":1}\r\n\r\n{"b":2}\n   \n{"c":3}', 10) == [
         b'{"a":1}', b'{"b":2}', b'{"c":3}']
-    assert split_ndjson(b"\n \n") == []
+    assert split_ndjson(b"\n \n", 10) == []
 
 
 def test_a_json_array_is_split_into_the_original_bytes_of_each_item() -> None:
-    items = split_json_array(b'[ {"a": 1,  "b": [1, 2]} , {"c": "\\u00e9"} ]')
+    items = split_json_array(b'[ {"a": 1,  "b": [1, 2]} , {"c": "\\u00e9"} ]', 10)
     assert items == [b'{"a": 1,  "b": [1, 2]}', b'{"c": "\\u00e9"}']
 
 
@@ -87,11 +87,25 @@ def test_a_json_array_is_split_into_the_original_bytes_of_each_item() -> None:
     (b'"x"', "found a string"),
     (b"[1, 2", "not valid UTF-8 JSON"),
     (b"\xff[]", "not valid UTF-8 JSON"),
+    (b"[1 2]", "not valid UTF-8 JSON"),
+    (b"[1] 2", "data after the array"),
+    (b"[]", None),
 ])
 def test_a_batch_that_is_not_a_json_array_is_refused_with_what_it_is(raw: bytes,
-                                                                       says: str) -> None:
+                                                                       says: str | None) -> None:
+    if says is None:
+        assert split_json_array(raw, 10) == []
+        return
     with pytest.raises(BadBody, match=says):
-        split_json_array(raw)
+        split_json_array(raw, 10)
+
+
+@pytest.mark.parametrize("split", [split_json_array, split_ndjson])
+def test_a_batch_of_millions_of_tiny_items_is_split_only_past_the_limit(
+        split: Callable[[bytes, int], list[bytes]]) -> None:
+    """Issue #14, item 5: a 16 MB batch of `1`s made millions of objects (about 980 MB)."""
+    body = b"[" + b"1," * 8_000_000 + b"1]" if split is split_json_array else b"1\n" * 8_000_000
+    assert len(split(body, 1000)) == 1001
 
 
 def test_gzip_bodies_are_inflated_including_concatenated_members() -> None:
