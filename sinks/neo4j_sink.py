@@ -111,35 +111,39 @@ class Neo4jSink:
         kafka = self.settings.kafka
         topics.ensure_topics(kafka, {
             kafka.changes_topic: kafka.changes_partitions, kafka.changes_dlq_topic: 1})
-        self.migrate()
-        self.consumer.subscribe([self.settings.kafka.changes_topic])
-        opts = self.settings.sink
         sizes = threading.Thread(target=self._refresh_graph_size, name="graph-size", daemon=True)
-        sizes.start()
         try:
-            while not self.stopping and not (should_stop and should_stop()):
-                if time.monotonic() >= self.next_gauges:
-                    self.next_gauges = time.monotonic() + opts.gauge_seconds
-                    self._update_lag()
-                messages = self.consumer.consume(opts.batch_size, timeout=opts.poll_seconds)
-                batch = []
-                for message in messages:
-                    error = message.error()
-                    if error is None:
-                        batch.append(message)
-                    elif not error.retriable():
-                        log.warning("consumer: %s", error)
-                if batch:
-                    try:
-                        self.handle(batch)
-                    except _Stopping:  # uncommitted: whoever reads the partition next redoes it
-                        log.warning("sink: stopped while retrying; the batch is left uncommitted")
+            self.migrate()
+            self.consumer.subscribe([self.settings.kafka.changes_topic])
+            sizes.start()
+            self._consume(should_stop)
+        except _Stopping:  # uncommitted: whoever reads the partition next redoes it
+            log.warning("sink: stopped while waiting to retry Neo4j; nothing left half-done")
         finally:
             self.stopping = True
-            sizes.join(timeout=30)
+            if sizes.is_alive():
+                sizes.join(timeout=30)
             self.consumer.close()
             self.dead_letters.flush(30)
             self.driver.close()
+
+    def _consume(self, should_stop: Callable[[], bool] | None) -> None:
+        """Consume and write batches until stopped."""
+        opts = self.settings.sink
+        while not self.stopping and not (should_stop and should_stop()):
+            if time.monotonic() >= self.next_gauges:
+                self.next_gauges = time.monotonic() + opts.gauge_seconds
+                self._update_lag()
+            messages = self.consumer.consume(opts.batch_size, timeout=opts.poll_seconds)
+            batch = []
+            for message in messages:
+                error = message.error()
+                if error is None:
+                    batch.append(message)
+                elif not error.retriable():
+                    log.warning("consumer: %s", error)
+            if batch:
+                self.handle(batch)
 
     def handle(self, batch: Sequence[Message]) -> None:
         """Decode, write, dead-letter and commit one batch of messages."""

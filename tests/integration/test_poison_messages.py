@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from lineage.stack.settings import StackSettings
 from schemas.codec import ChangeRecord, encode
 from schemas.limits import MAX_KEY_BYTES
 from sinks.neo4j_sink import refused_for_good
+from tests.conftest import free_port
 from tests.integration.graph_io import delete_namespace
 from tests.integration.kafka_io import Pipeline, publish, read_topic
 
@@ -270,3 +272,21 @@ def test_a_node_shows_the_facets_of_its_latest_event_in_any_arrival_order(
         "MATCH (d:Dataset {namespace: $ns, name: 'documented'}) RETURN d.description AS doc",
         ns=hostile.namespace)
     assert [r["doc"] for r in records] == ["doc A"]
+
+
+def test_sigterm_stops_a_sink_that_waits_to_retry_neo4j_within_seconds(
+        stack: StackSettings, tmp_path: Path) -> None:
+    """Item 1: the sink ignored SIGTERM while it retried (SIGKILL was needed after 40 s)."""
+    away = Pipeline(stack, tmp_path)
+    sink = away.start("sink", LINEAGE_NEO4J__URI=f"bolt://127.0.0.1:{free_port()}",
+                      LINEAGE_SINK__RETRY_INITIAL_SECONDS="30")
+    deadline = time.monotonic() + 60
+    while "retrying in" not in sink.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "retrying in" in sink.log.read_text(), sink.log.read_text()
+    sink.proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    code = sink.proc.wait(30)
+    assert time.monotonic() - started < 5, sink.log.read_text()
+    assert code == 0, sink.log.read_text()
+    assert "stopped while waiting to retry Neo4j" in sink.log.read_text()
