@@ -101,6 +101,9 @@ class ManagedProcess:
         if self.marker not in argv:
             raise ValueError(f"argv must carry {self.marker} so the process can be recognised")
         self.folder.mkdir(parents=True, exist_ok=True)
+        # A service's data and its credentials (Neo4j's dbms/auth.ini) are its owner's only:
+        # the folder is closed to others, and what the service writes is created private.
+        self.folder.chmod(0o700)
         with self.console_log.open("ab") as log:
             proc = subprocess.Popen(
                 list(argv),
@@ -110,6 +113,7 @@ class ManagedProcess:
                 env={**os.environ, **(env or {})},
                 cwd=self.folder,
                 start_new_session=True,
+                umask=0o077,
             )
         self.pid_file.write_text(f"{proc.pid}\n", encoding="utf-8")
         # Right after the fork the child's /proc cmdline can still be empty; wait until the

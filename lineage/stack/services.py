@@ -494,6 +494,7 @@ class Neo4jService(JvmService):
             [str(self.java), "-cp", self.classpath, "org.neo4j.cli.AdminTool",
              "dbms", "set-initial-password", "--", password],
             capture_output=True, text=True, check=False, timeout=120, env=self._env(),
+            umask=0o077,  # it writes data/dbms/auth.ini, the password's hash
         )
         if proc.returncode != 0:
             # The first line is the reason; a usage error follows it with the whole help text.

@@ -525,6 +525,24 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class QuietQueries(logging.Filter):
+    """Keeps query strings out of the access log: a client may put a token there (tokens go in
+    the Authorization header, but a refused one in a URL must not be written down either).
+
+    >>> record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s"',
+    ...                            ("127.0.0.1", "POST", "/api/v1/lineage?token=s3cret"), None)
+    >>> QuietQueries().filter(record), record.getMessage()
+    (True, '127.0.0.1 - "POST /api/v1/lineage?…"')
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(arg.split("?", 1)[0] + "?…" if isinstance(arg, str)
+                                and arg.startswith("/") and "?" in arg else arg
+                                for arg in record.args)
+        return True
+
+
 def run_gateway(settings: GatewaySettings, *, app: Starlette | None = None,
                 loglevel: str = "warning", echo: Callable[[str], Any] = print) -> None:
     """Serve ``app`` (by default :func:`create_app` of ``settings``) until SIGINT or SIGTERM;
@@ -538,7 +556,8 @@ def run_gateway(settings: GatewaySettings, *, app: Starlette | None = None,
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level=loglevel.lower(),
                             access_log=loglevel.lower() in ("debug", "info"), lifespan="on",
                             server_header=False, timeout_graceful_shutdown=30)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(config)  # configures uvicorn's loggers: the filter comes after
+    logging.getLogger("uvicorn.access").addFilter(QuietQueries())
     echo(f"gateway on http://{opts.host}:{opts.port}{EVENT_PATH} -> Kafka "
          f"{settings.kafka.bootstrap_servers} topic {settings.kafka.raw_topic}")
     server.run(sockets=[sock])

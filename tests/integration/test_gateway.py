@@ -397,3 +397,17 @@ def test_batches_of_millions_of_tiny_items_are_refused_within_a_memory_bound(
     assert [(a.status_code, a.json()["code"]) for a in answers] == [
         (413, "too_many_events")] * 6
     assert peak_rss_mb(open_gateway.proc.pid) < 300
+
+
+def test_a_token_sent_in_the_url_never_reaches_the_access_log(open_gateway: Gateway) -> None:
+    """Issue #14, item 10: a refused token in the URL appeared in the log at --loglevel info."""
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    answer = httpx.post(f"{open_gateway.url}/api/v1/lineage?access_token={secret}",
+                        content=json.dumps(raw_event("token-in-url")).encode(), headers=JSON)
+    assert answer.status_code == 201
+    deadline = time.monotonic() + 10
+    while "/api/v1/lineage?…" not in open_gateway.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = open_gateway.log.read_text()
+    assert "/api/v1/lineage?…" in log
+    assert secret not in log

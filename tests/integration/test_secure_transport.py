@@ -93,6 +93,12 @@ def test_the_secured_stack_keeps_its_secrets_to_its_owner(secured: dict[str, Any
     secrets = [state / SCRAM_PASSWORD_FILE, state / "neo4j" / "password",
                *(state / "tls").glob("*.key"), state / "tls" / "server.pem"]
     assert {oct(p.stat().st_mode & 0o777) for p in secrets} == {"0o600"}
+    # Issue #14, item 10: Neo4j's auth.ini was 0644 and the data folders 0755.
+    assert oct((state / "neo4j" / "data" / "dbms" / "auth.ini").stat().st_mode & 0o777) == "0o600"
+    services = [state / name for name in ("kafka", "neo4j")]
+    assert {oct(p.stat().st_mode & 0o777) for p in services} == {"0o700"}
+    written = [p for p in (state / "neo4j" / "data").rglob("*") if p.is_file()]
+    assert written and not [p for p in written if p.stat().st_mode & 0o077], "private files"
     connection = (state / "connection.json").read_text()
     assert secured["client"]["LINEAGE_KAFKA__SASL_PASSWORD"] not in connection
     assert json.loads(connection)["secure"]["kafka"]["security_protocol"] == "SASL_SSL"
