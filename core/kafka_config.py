@@ -17,13 +17,15 @@ False
 >>> secured = KafkaSettings(bootstrap_servers="broker:9096", security_protocol="SASL_SSL",
 ...                         sasl_mechanism="SCRAM-SHA-512", sasl_username="svc",
 ...                         sasl_password="s3cret")
->>> sorted(client_config(secured).items())  # doctest: +NORMALIZE_WHITESPACE
+>>> sorted((k, v) for k, v in client_config(secured).items() if k != "logger")
+... # doctest: +NORMALIZE_WHITESPACE
 [('bootstrap.servers', 'broker:9096'), ('sasl.mechanism', 'SCRAM-SHA-512'),
  ('sasl.password', 's3cret'), ('sasl.username', 'svc'), ('security.protocol', 'SASL_SSL')]
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -31,14 +33,19 @@ from core.settings import KafkaSettings
 
 Config = dict[str, Any]
 
+#: Where librdkafka's log lines go (not straight to stderr): through the handlers of the root
+#: logger, so that they are formatted and rate-limited like the rest (core.quiet_logs).
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+
 
 def client_config(kafka: KafkaSettings, **extra: Any) -> Config:
     """What every librdkafka client needs: the brokers and how to reach them.
 
     The security properties appear only when the settings ask for them, so a plaintext client's
-    configuration is exactly the brokers (and ``extra``).
+    configuration is exactly the brokers and the logger (and ``extra``).
     """
-    return {"bootstrap.servers": kafka.bootstrap_servers, **security_config(kafka), **extra}
+    return {"bootstrap.servers": kafka.bootstrap_servers, **security_config(kafka),
+            "logger": LIBRDKAFKA_LOG, **extra}
 
 
 def security_config(kafka: KafkaSettings) -> Config:

@@ -32,7 +32,7 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
-from core import topics
+from core import quiet_logs, topics
 from core.dead_letters import dead_letter, shrink
 from core.delivery import OutMessage
 from core.kafka_config import broker_credentials, broker_urls
@@ -339,4 +339,13 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "warning") -> None:
     opts = settings.processor
     serve_metrics(opts.metrics_port, opts.metrics_host, "LINEAGE_PROCESSOR__METRICS_PORT")
     worker = ProcessorWorker(settings)
-    faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    _QuietWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+class _QuietWorker(faust.Worker):
+    """Faust's worker, with repeated warnings rate-limited (:mod:`core.quiet_logs`) once it has
+    set up the root logger's handlers."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        quiet_logs.install()

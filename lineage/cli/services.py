@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from core import quiet_logs
 from core.errors import LineageError
 from core.settings import CommonSettings
 from lineage.cli.common import friendly_errors
@@ -78,6 +79,7 @@ def sink(
     from sinks.settings import SinkSettings
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    quiet_logs.install()
     # The driver's INFO lines are server notifications such as "constraint already exists".
     logging.getLogger("neo4j").setLevel(max(logging.WARNING, logging.getLogger().level))
     run_sink(SinkSettings())
@@ -119,6 +121,7 @@ def gateway(
     from producers.gateway.settings import GatewaySettings
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    quiet_logs.install()
     settings = GatewaySettings()
     # The stage's ingest app with Marquez's lineage read (from Neo4j) added on top.
     run_gateway(settings, app=create_app(settings), loglevel=loglevel, echo=typer.echo)

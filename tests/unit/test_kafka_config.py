@@ -10,6 +10,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 from neo4j import TrustCustomCAs
 
 from core.kafka_config import (
+    LIBRDKAFKA_LOG,
     broker_credentials,
     client_config,
     consumer_config,
@@ -38,7 +39,8 @@ def sasl_ssl(**extra: object) -> KafkaSettings:
 
 def test_a_plaintext_client_gets_exactly_the_brokers_as_before() -> None:
     kafka = KafkaSettings(bootstrap_servers="a:9092,b:9092")
-    assert client_config(kafka) == {"bootstrap.servers": "a:9092,b:9092"}
+    assert client_config(kafka) == {"bootstrap.servers": "a:9092,b:9092",
+                                    "logger": LIBRDKAFKA_LOG}
     assert broker_credentials(kafka) is None
     assert ssl_context(kafka) is None
 
@@ -63,7 +65,8 @@ def test_tls_files_become_librdkafka_locations(tls_folder: Path) -> None:
         "bootstrap.servers": "127.0.0.1:9092", "security.protocol": "SSL",
         "ssl.ca.location": str(tls_folder / "ca.pem"),
         "ssl.certificate.location": str(tls_folder / "server.crt"),
-        "ssl.key.location": str(tls_folder / "server.key"), "ssl.key.password": "kp"}
+        "ssl.key.location": str(tls_folder / "server.key"), "ssl.key.password": "kp",
+        "logger": LIBRDKAFKA_LOG}
 
 
 def test_faust_gets_scram_over_tls_with_the_configured_ca(tls_folder: Path) -> None:
