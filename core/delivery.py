@@ -2,12 +2,13 @@
 
 Contract: :meth:`Delivery.send_all` returns only once Kafka has acknowledged *every* message given
 (``acks=all``, idempotent producer); a message whose delivery failed is sent again every
-``retry_seconds``; none is ever skipped. A caller that must not wait forever (a command a person
-runs) gives ``rounds``: after that many, :class:`~core.errors.ServiceUnavailable` says how many
-messages are still unacknowledged. A caller writes its own progress (the processor's state,
-the sink's offsets) only after it returns, which is what makes a crash repeat messages but never
-lose one. It blocks: the processor calls it in a worker thread so that its event loop keeps
-heartbeating meanwhile.
+``retry_seconds``; none is ever skipped, unless the service stops (:attr:`Delivery.stopping`),
+which raises :class:`~core.errors.Interrupted` with the messages still unacknowledged. A caller
+that must not wait forever (a command a person runs) gives ``rounds``: after that many,
+:class:`~core.errors.ServiceUnavailable` says how many messages are still unacknowledged. A
+caller writes its own progress (the processor's state, the sink's offsets) only after it
+returns, which is what makes a crash repeat messages but never lose one. It blocks: the
+processor calls it in a worker thread so that its event loop keeps heartbeating meanwhile.
 
 >>> from core.settings import KafkaSettings
 >>> delivery = Delivery(KafkaSettings(bootstrap_servers="127.0.0.1:9"), retry_seconds=1,
@@ -21,14 +22,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from core.errors import ServiceUnavailable
+from core.errors import Interrupted, ServiceUnavailable
 from core.kafka_config import producer_config
 from core.settings import KafkaSettings
 
@@ -61,6 +61,9 @@ class Delivery:
         self.config: dict[str, Any] = producer_config(kafka, **extra)
         self._producer: Producer | None = None
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        """Set when the service stops: :meth:`send_all` then raises :class:`Interrupted` instead
+        of waiting on (a SIGTERM must not wait for Kafka to come back)."""
 
     @property
     def producer(self) -> Producer:
@@ -92,7 +95,9 @@ class Delivery:
                     log.warning("%d of %d %s not acknowledged (%s); retrying in %.1fs",
                                 len(failed), len(pending), self.what, failed[0][1],
                                 self.retry_seconds)
-                    time.sleep(self.retry_seconds)
+                    if self.stopping.wait(self.retry_seconds):
+                        raise Interrupted(f"stopping with {len(failed)} {self.what} "
+                                          "unacknowledged")
                 pending = smaller + [message for message, _ in failed]
 
     def _shrunk(self, failed: list[tuple[OutMessage, KafkaError]],
@@ -119,8 +124,14 @@ class Delivery:
         failed: list[tuple[OutMessage, KafkaError]] = []
         for message in pending:
             self._produce(message, failed)
-        while self.producer.flush(10.0):
-            log.warning("still waiting for Kafka to acknowledge %d %s", len(pending), self.what)
+        waited = 0
+        while self.producer.flush(1.0):
+            if self.stopping.is_set():
+                raise Interrupted(f"stopping with {self.what} unacknowledged")
+            waited += 1
+            if waited % 10 == 0:
+                log.warning("still waiting for Kafka to acknowledge %d %s", len(pending),
+                            self.what)
         return failed
 
     def _produce(self, message: OutMessage, failed: list[tuple[OutMessage, KafkaError]]) -> None:

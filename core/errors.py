@@ -13,7 +13,8 @@ dead-letter the record or answer the request with its reasons; it never stops a 
     ├── RetryableError           try again with backoff
     │   ├── ServiceUnavailable   Kafka or Neo4j did not answer in time
     │   ├── EmitFailed           Kafka did not acknowledge some events (the emitter)
-    │   └── BufferFull           the emitter's buffer stayed full: Kafka is slow or away
+    │   ├── BufferFull           the emitter's buffer stayed full: Kafka is slow or away
+    │   └── Interrupted          the service is stopping: what it waited for is left undone
     └── FatalError               stop and tell the user
         ├── ConfigError          a setting is invalid or missing
         ├── StackError           the local stack cannot start (port, Java, Maven, ...)
@@ -63,6 +64,11 @@ class RetryableError(LineageError):
 
 class ServiceUnavailable(RetryableError):
     """A service (Kafka, Neo4j) did not answer in time."""
+
+
+class Interrupted(RetryableError):
+    """The service was told to stop while it waited (to retry Kafka or Neo4j): the work is left
+    undone and uncommitted, for whoever takes it up next."""
 
 
 class FatalError(LineageError):

@@ -45,7 +45,7 @@ from core.errors import (
     ConfigError,
     ContractViolation,
     FatalError,
-    RetryableError,
+    Interrupted,
     UndecodableRecord,
 )
 from core.kafka_config import consumer_config
@@ -70,10 +70,6 @@ def refused_for_good(exc: Exception) -> bool:
     """Whether Neo4j refused a write for a reason that retrying cannot mend (see above)."""
     return isinstance(exc, Neo4jError) and (
         (isinstance(exc, ClientError) and not exc.is_retryable()) or exc.code in RECORD_FAULTS)
-
-
-class _Stopping(RetryableError):
-    """The sink was asked to stop while it waited to retry: the batch is left uncommitted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +113,7 @@ class Neo4jSink:
             self.consumer.subscribe([self.settings.kafka.changes_topic])
             sizes.start()
             self._consume(should_stop)
-        except _Stopping:  # uncommitted: whoever reads the partition next redoes it
+        except Interrupted:  # uncommitted: whoever reads the partition next redoes it
             log.warning("sink: stopped while waiting to retry Neo4j; nothing left half-done")
         finally:
             self.stopping = True
@@ -228,12 +224,12 @@ class Neo4jSink:
                 delay = min(delay * 2, opts.retry_max_seconds)
 
     def _pause(self, seconds: float) -> None:
-        """Sleep ``seconds``, or raise :class:`_Stopping` as soon as the sink is told to stop."""
+        """Sleep ``seconds``, or raise :class:`Interrupted` as soon as the sink is told to stop."""
         deadline = time.monotonic() + seconds
         while not self.stopping and time.monotonic() < deadline:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         if self.stopping:
-            raise _Stopping("the sink is stopping")
+            raise Interrupted("the sink is stopping")
 
     def _refresh_graph_size(self) -> None:
         """Refresh the graph size gauges every ``gauge_seconds`` until the sink stops."""

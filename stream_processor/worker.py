@@ -35,6 +35,7 @@ from faust.streams import _current_event
 from core import quiet_logs, topics
 from core.dead_letters import dead_letter, shrink
 from core.delivery import OutMessage
+from core.errors import Interrupted
 from core.kafka_config import broker_credentials, broker_urls
 from core.metrics import serve_metrics
 from schemas.codec import encode
@@ -168,6 +169,9 @@ class ProcessorWorker:
             producer_linger_ms=5,
             producer_max_request_size=8_388_608,  # the broker's message.max.bytes
             web_enabled=False,
+            # A stop does not wait for the events in flight: unacked, their offsets are not
+            # committed, and whoever reads the partition next processes them again.
+            stream_wait_empty=False,
             key_serializer="raw",
             value_serializer="raw",
         )
@@ -198,6 +202,10 @@ class ProcessorWorker:
             self.in_flight = True
             try:
                 await self.handle_batch(events)
+            except Interrupted:  # stopping: unacked, the batch is processed again after a restart
+                log.warning("stopping with a batch not acknowledged by Kafka; it will be "
+                            "processed again")
+                return
             except Exception as exc:
                 # Unacked events block the commit; stop the worker so that a restart (or another
                 # worker of the group) processes them again from the last commit.
@@ -339,13 +347,23 @@ def run_worker(settings: ProcessorSettings, loglevel: str = "warning") -> None:
     opts = settings.processor
     serve_metrics(opts.metrics_port, opts.metrics_host, "LINEAGE_PROCESSOR__METRICS_PORT")
     worker = ProcessorWorker(settings)
-    _QuietWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    _Worker(worker, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
-class _QuietWorker(faust.Worker):
+class _Worker(faust.Worker):
     """Faust's worker, with repeated warnings rate-limited (:mod:`core.quiet_logs`) once it has
-    set up the root logger's handlers."""
+    set up the root logger's handlers, and a shutdown that does not wait for Kafka: a SIGTERM
+    or SIGINT first tells the output to stop retrying (:attr:`core.delivery.Delivery.stopping`).
+    """
+
+    def __init__(self, processor: ProcessorWorker, **options: Any) -> None:
+        super().__init__(processor.app, **options)
+        self.processor = processor
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
         quiet_logs.install()
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        self.processor.output.stopping.set()
+        super()._schedule_shutdown(signal)

@@ -1,4 +1,5 @@
-"""Quiet outages (issue #14, item 8): Kafka away for a while costs the log a few lines.
+"""Kafka away (issue #14): an outage costs the log a few lines (item 8), and SIGTERM stops a
+processor that waits for Kafka (graceful shutdown).
 
 A private stack, a processor on it, Kafka killed for :data:`OUTAGE_SECONDS` and started again:
 the processor's log must grow by a bounded number of lines (a 28 s outage wrote about 52,000
@@ -17,7 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import NewTopic
 
+from core.kafka_config import admin_client
+from lineage.stack.settings import StackSettings
 from tests.conftest import private_ports_env, run_cli
 from tests.integration.kafka_io import PipelineTopics, Worker, progress, publish
 
@@ -77,3 +81,30 @@ def test_a_kafka_outage_costs_the_processors_log_a_few_lines_and_it_carries_on(
         assert 0 < len(during) <= MAX_LINES, "\n".join(during[:40])
     finally:
         worker.stop()
+
+
+def test_sigterm_stops_a_processor_that_waits_for_kafka_to_take_its_records(
+        stack: StackSettings, tmp_path: Path) -> None:
+    """Graceful shutdown (issue #14): a processor whose records Kafka does not take (here a
+    changes topic that takes 100 bytes at most) kept retrying through SIGTERM."""
+    topics = PipelineTopics(stack.kafka.bootstrap_servers)
+    admin = admin_client(stack.kafka)
+    admin.create_topics([NewTopic(topics.changes, 1, 1, config={"max.message.bytes": "100"})])[
+        topics.changes].result(timeout=30)
+    log = tmp_path / "processor.log"
+    worker = Worker(topics.env(tmp_path), log, "process")
+    try:
+        publish(topics.bootstrap, topics.raw, [(None, event(0))])
+        deadline = time.monotonic() + 90
+        while "not acknowledged" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "not acknowledged" in log.read_text(), log.read_text()[-3000:]
+        worker.proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        worker.proc.wait(60)
+        assert time.monotonic() - started < 15, log.read_text()[-3000:]
+        assert "stopping with a batch not acknowledged" in log.read_text()
+        assert progress(topics.bootstrap, topics)[0] == 0, "nothing committed"
+    finally:
+        worker.stop()
+        admin.delete_topics([topics.changes])
