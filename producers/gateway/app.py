@@ -341,14 +341,20 @@ class Gateway:
             raise _Refused(self._too_large(limit))
         chunks: list[bytes] = []
         size = 0
+        seconds = self.options.body_timeout_seconds
         try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:  # a chunked body, or a Content-Length that lied
-                    raise _Refused(self._too_large(limit))
-                chunks.append(chunk)
+            async with asyncio.timeout(seconds):  # a client sending a byte at a time
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:  # a chunked body, or a Content-Length that lied
+                        raise _Refused(self._too_large(limit))
+                    chunks.append(chunk)
         except ClientDisconnect:
             raise _Refused(problem(400, "bad_request", "the client went away")) from None
+        except TimeoutError:
+            EVENTS_REFUSED.labels("too_slow").inc()
+            raise _Refused(problem(408, "too_slow", f"the body did not arrive within {seconds:g}s",
+                                   headers={"Connection": "close"})) from None
         body = b"".join(chunks)
         if encoding == "identity":
             return body
@@ -525,6 +531,47 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _protocol_with_header_deadline(seconds: float) -> type[Any]:
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are not all in
+    ``seconds`` after it opened or after its last answer (a client sending them a byte at a
+    time held a connection for as long as it liked)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadline(H11Protocol):
+        deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.cycle is not None and not self.cycle.response_complete and self.deadline:
+                self.deadline.cancel()  # the headers are in: the body has its own deadline
+                self.deadline = None
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()  # the next request on this connection
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            self.deadline = self.loop.call_later(seconds, self._too_slow)
+
+        def _too_slow(self) -> None:
+            if not self.transport.is_closing() and (self.cycle is None
+                                                     or self.cycle.response_complete):
+                self.transport.close()
+
+    return HeaderDeadline
+
+
 class QuietQueries(logging.Filter):
     """Keeps query strings out of the access log: a client may put a token there (tokens go in
     the Authorization header, but a refused one in a URL must not be written down either).
@@ -555,7 +602,9 @@ def run_gateway(settings: GatewaySettings, *, app: Starlette | None = None,
     sock = _listen(opts.host, opts.port)
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level=loglevel.lower(),
                             access_log=loglevel.lower() in ("debug", "info"), lifespan="on",
-                            server_header=False, timeout_graceful_shutdown=30)
+                            server_header=False, timeout_graceful_shutdown=30,
+                            http=_protocol_with_header_deadline(opts.header_timeout_seconds),
+                            limit_concurrency=opts.max_connections)
     server = uvicorn.Server(config)  # configures uvicorn's loggers: the filter comes after
     logging.getLogger("uvicorn.access").addFilter(QuietQueries())
     echo(f"gateway on http://{opts.host}:{opts.port}{EVENT_PATH} -> Kafka "

@@ -45,6 +45,14 @@ class GatewayOptions(BaseModel):
         default=4.0, gt=0, description="below openlineage-python's 5 s request timeout, so that "
         "the client gets a 503 rather than a read timeout")
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After of a 503")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="a connection whose request headers have not all "
+        "arrived this long after it opened (or after its last answer) is closed")
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="a request body not all read this long after its "
+        "headers is answered 408")
+    max_connections: int = Field(
+        default=1000, ge=1, description="open connections and requests at once; more get 503")
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     # Read by lineage.read_api (the read routes `lineage gateway` adds): it stays a gateway
     # option so that the setting keeps its name whichever module answers the read.
