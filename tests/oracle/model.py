@@ -429,8 +429,11 @@ class Model:
         """What a column (``field``; None: any column of the dataset) feeds, downstream."""
         resolved = self.resolve(node)
         edges = self._edges(at, ever, direct_only)
+        # "Any column of the dataset" is every column of it that feeds anything, directly or
+        # not, whatever the walk then follows: else --direct-only would start from fewer
+        # columns and reach, through a cycle, one of those it left out.
         starts = ({Column(resolved.namespace, resolved.name, field)} if field is not None else
-                  {e.source for e in edges
+                  {e.source for e in self._edges(at, ever, False)
                    if (e.source.namespace, e.source.dataset) == (resolved.namespace,
                                                                   resolved.name)})
 
