@@ -172,6 +172,33 @@ def bench_emitter(
                f"JSON) acknowledged in {result.seconds:.2f}s = {result.rate:,.0f} events/s")
 
 
+@app.command("gateway")
+@friendly_errors
+def bench_gateway(
+    url: Annotated[str, typer.Option(help="a gateway on this machine")] = "http://127.0.0.1:5000",
+    seconds: Annotated[float, typer.Option(min=1, help="how long to measure")] = 30.0,
+    slow_connections: Annotated[int, typer.Option(
+        min=0, help="connections sending headers a byte at a time")] = 100,
+    batches: Annotated[bool, typer.Option(help="send the 16 MB batches (--no-batches and "
+                                               "--slow-connections 0: a quiet baseline)")] = True,
+    pid: Annotated[int | None, typer.Option(help="the gateway's pid, for its peak RSS")] = None,
+) -> None:
+    """A normal POST's latency while other clients send 16 MB batches of tiny items and
+    headers a byte at a time.
+
+    Example: ``lineage bench gateway --pid $(pgrep -f 'lineage gateway')``
+    """
+    from lineage.bench.gateway import hostile_load
+
+    result = hostile_load(url, seconds=seconds, slow_connections=slow_connections,
+                          batches=batches, pid=pid)
+    rss = "" if result.peak_rss_mb is None else f"; gateway peak RSS {result.peak_rss_mb:.0f} MB"
+    typer.echo(f"normal POSTs: {len(result.latencies)}, statuses {result.statuses}, "
+               f"p50 {result.p50 * 1000:.1f} ms, p99 {result.p99 * 1000:.1f} ms, "
+               f"max {max(result.latencies) * 1000:.1f} ms; meanwhile {result.batches} "
+               f"16 MB batches, {result.slow_closed} slow connections closed by the gateway{rss}")
+
+
 @app.command("generate")
 @friendly_errors
 def bench_generate(

@@ -146,3 +146,12 @@ def test_a_shuffled_replay_of_the_workload_makes_the_same_graph_dump(
     before, after = in_order.read_text().splitlines(), any_order.read_text().splitlines()
     differ = sorted(set(before) ^ set(after))
     assert not differ, f"{len(differ)} lines differ, e.g.:\n" + "\n".join(differ[:6])
+
+
+def test_the_gateway_benchmark_times_normal_posts_beside_hostile_clients(gateway: Gateway) -> None:
+    out = ok("bench", "gateway", "--url", gateway.url, "--seconds", "3", "--slow-connections",
+             "5", "--pid", str(gateway.proc.pid))
+    assert re.search(r"normal POSTs: \d+, statuses \{201: \d+\}, p50 [\d.]+ ms, p99 [\d.]+ ms",
+                     out), out
+    assert re.search(r"meanwhile [1-9]\d* 16 MB batches", out), out
+    assert "gateway peak RSS" in out
