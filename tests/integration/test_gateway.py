@@ -32,6 +32,7 @@ from openlineage.client.transport.http_common import DEFAULT_RETRY_CONFIG
 
 from core.kafka_config import admin_client
 from core.settings import KafkaSettings
+from lineage.bench.gateway import peak_rss_mb
 from lineage.stack.settings import StackSettings
 from tests.conftest import REPO, free_port
 from tests.integration.kafka_io import Gateway, start_gateway
@@ -373,14 +374,6 @@ def test_a_gateway_killed_mid_batch_never_reports_201_for_an_event_kafka_does_no
         gateway.remove()
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory so far (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
 def test_batches_of_millions_of_tiny_items_are_refused_within_a_memory_bound(
     open_gateway: Gateway,
 ) -> None:
@@ -397,7 +390,8 @@ def test_batches_of_millions_of_tiny_items_are_refused_within_a_memory_bound(
         assert normal.status_code == 201, normal.text
     assert [(a.status_code, a.json()["code"]) for a in answers] == [
         (413, "too_many_events")] * 6
-    assert peak_rss_mb(open_gateway.proc.pid) < 300
+    rss = peak_rss_mb(open_gateway.proc.pid)
+    assert rss is not None and rss < 300, rss
 
 
 def test_a_token_sent_in_the_url_never_reaches_the_access_log(open_gateway: Gateway) -> None:
@@ -450,6 +444,7 @@ def test_slow_clients_are_cut_off_and_the_rest_are_served_meanwhile(
         assert answers[:100] == [b""] * 100  # closed without an answer: no request to answer
         assert answers[100:] == [b"HTTP/1.1 408 Request Timeout"] * 100
         assert waited < 15
-        assert peak_rss_mb(gateway.proc.pid) < 300
+        rss = peak_rss_mb(gateway.proc.pid)
+        assert rss is not None and rss < 300, rss
     finally:
         gateway.remove()
