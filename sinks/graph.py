@@ -332,7 +332,7 @@ def _required(body: Mapping[str, Any], *names: str) -> None:
 
 
 def _fits(what: str, *parts: str | None) -> None:
-    """Refuse a node key Neo4j's index cannot hold (schemas.validation.limits)."""
+    """Refuse a node key Neo4j's index cannot hold (schemas.limits)."""
     size = key_bytes(*(part or "" for part in parts))
     if size > MAX_KEY_BYTES:
         raise ContractViolation(f"the key of {what} takes {size} bytes of UTF-8; a node key "

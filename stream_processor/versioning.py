@@ -77,9 +77,9 @@ class Change:
     ``body`` may share parts (schema fields, column edges, dataset references) with the changes
     of other events with the same content: read it, do not change it. ``content`` is the content
     id under which the processor's state records this observation (see
-    ``stream_processor.pipeline.state_key``): that of ``body["facets"]`` for a Job or Dataset, the
-    version id for a JobVersion or DatasetVersion, that of the whole body for the other kinds;
-    None when it was not worked out along the way.
+    ``stream_processor.pipeline.state_key``) for the kinds recorded by content (job lineage, run
+    state, run IO, columns, symlinks): that of the whole body; None when it was not worked out
+    along the way (a node's or a version's entry is keyed by the node or the version id).
     """
 
     key: str
@@ -189,7 +189,6 @@ class _JobContent:
     """What a job's facets imply, whatever the run."""
 
     facets_json: str | None
-    facets_id: str
     definition: dict[str, Any]
     definition_json: str | None
 
@@ -208,7 +207,6 @@ class _DatasetContent:
     """What a dataset's namespace, name and facets imply, whatever the event."""
 
     facets_json: str | None
-    facets_id: str
     facets_canonical: bytes
     """The canonical JSON of the facets (``{}`` when there are none)."""
     fields: list[dict[str, Any]]
@@ -261,7 +259,7 @@ def _job_content(namespace: str, name: str, facets: dict[str, Any], raw: bytes) 
     facets_json = _facets_json(facets)
     definition = {k: _without_meta(facets[k]) for k in DEFINING_JOB_FACETS if k in facets}
     return _jobs.put(key, _JobContent(
-        facets_json, content_id(facets_json), definition,
+        facets_json, definition,
         canonical_json(definition) if definition else None), 3 * len(raw) + 256)
 
 
@@ -321,14 +319,14 @@ def _work_out_dataset(namespace: str, name: str, facets: dict[str, Any]) -> _Dat
                             "namespace": namespace})
     prefix = head[:-1] + b',"run":'
     content = _DatasetContent(
-        facets_json, content_id(facets_json), canonical, fields, prefix, None,
+        facets_json, canonical, fields, prefix, None,
         [(change.body, content_id(change.body))
          for change in _symlinks(facets, namespace, name, dkey, 0)],
         next(((change.body, content_id(change.body))
               for change in _column_lineage(facets, namespace, name, dkey, 0)), None))
     if fields:
         content = _DatasetContent(
-            content.facets_json, content.facets_id, canonical, fields, prefix,
+            content.facets_json, canonical, fields, prefix,
             content.version_id(None), content.symlinks, content.column_lineage)
     return content
 
@@ -455,8 +453,7 @@ def _changes(event: Mapping[str, Any], repairs: tuple[str, ...], prepared: Prepa
     else:
         content = _job_content(job_ns, job_name, job_facets, raw)
         out.append(Change(jkey, "Job", {"namespace": job_ns, "name": job_name,
-                                        "facets": content.facets_json}, time,
-                          content.facets_id))
+                                        "facets": content.facets_json}, time))
         lineage = None
         if inputs or outputs:
             in_refs = tuple((d["namespace"], d["name"]) for d in inputs)
@@ -578,8 +575,7 @@ def _dataset_changes(dataset: Mapping[str, Any], time: int, terminal: bool | Non
         return
     dkey = dataset_key(ns, name)
     out.append(Change(dkey, "Dataset", {"namespace": ns, "name": name,
-                                        "facets": content.facets_json}, time,
-                      content.facets_id))
+                                        "facets": content.facets_json}, time))
     producing_run = run_id if direction == "OUTPUT" else None
     if content.fields or (direction == "OUTPUT" and terminal):
         version_id = content.version_id(producing_run)
